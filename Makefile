@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` (the end-to-end demo on the mockup beamline) and
+# `make test` (the whole test suite with coverage). Both install what they need first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+COVERAGE_FLOOR ?= 85
+DEMO_DIR ?= demo-output
+
+.PHONY: bootstrap demo test audit bench clean
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+demo: bootstrap
+	$(VENV)/bin/mxcube-interleave demo --output $(DEMO_DIR)
+
+test: bootstrap
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest --cov=mxcubecore_interleave --cov-report=term \
+		--cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
+
+audit: bootstrap
+	$(VENV)/bin/pip-audit --local --skip-editable
+
+bench: bootstrap
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache .coverage htmlcov

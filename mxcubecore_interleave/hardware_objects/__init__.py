@@ -1,0 +1,1 @@
+"""HardwareObjects: thin mxcubecore adapters around the pure core. Module names equal class names, as mxcubecore XML requires."""

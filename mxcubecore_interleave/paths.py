@@ -1,0 +1,49 @@
+"""User-supplied prefixes and sub-directories must stay inside the data directory."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .errors import UnsafePathError
+
+# What MXCuBE Web accepts for prefix/subdir, minus ':' and ' ' which break XDS templates.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+def check_name(value: str, what: str = "prefix") -> str:
+    """A file-name component: letters, digits and ``_ . + -``; no separators, no ``..``."""
+    if not value:
+        raise UnsafePathError(f"the {what} is empty")
+    if "/" in value or "\\" in value or os.sep in value:
+        raise UnsafePathError(f"the {what} {value!r} contains a path separator; use a plain name")
+    if ".." in value:
+        raise UnsafePathError(f"the {what} {value!r} contains '..'; use a plain name")
+    if not _NAME_RE.match(value):
+        raise UnsafePathError(
+            f"the {what} {value!r} may only contain letters, digits and '_', '.', '+', '-' "
+            "and must start with a letter or digit"
+        )
+    return value
+
+
+def check_subdir(value: str, what: str = "sub-directory") -> str:
+    """A relative sub-directory made of safe names (``a/b`` is fine, ``../x`` or ``/x`` is not)."""
+    if value in ("", "."):
+        return ""
+    if value.startswith(("/", "\\")):
+        raise UnsafePathError(f"the {what} {value!r} is absolute; give a path inside the data directory")
+    for part in value.replace("\\", "/").split("/"):
+        if part:
+            check_name(part, what)
+    return value
+
+
+def inside(base: str | os.PathLike[str], *parts: str) -> Path:
+    """``base/parts…`` resolved, refused if it would leave ``base`` (``..``, absolute parts, links)."""
+    root = Path(base).resolve()
+    path = root.joinpath(*parts).resolve()
+    if path != root and root not in path.parents:
+        raise UnsafePathError(f"{path} is outside the data directory {root}")
+    return path

@@ -1,0 +1,1 @@
+"""Queue entries registered into mxcubecore by configuration."""
