@@ -1,0 +1,52 @@
+"""Load the mockup beamline as a beamline loads its own, for tests, the demo and benchmarks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG_DIR = PACKAGE_DIR.parent / "configuration"
+
+
+def load_beamline(config_dir: str | os.PathLike[str] = DEFAULT_CONFIG_DIR, *, data_root: str | os.PathLike[str] | None = None):
+    """(Re)load ``HWR.beamline`` from ``config_dir``; put its data under ``data_root``.
+
+    The caller must have applied gevent's ``monkey.patch_all(thread=False)`` first.
+    """
+    from mxcubecore import HardwareRepository as HWR
+
+    HWR.uninit_hardware_repository()
+    HWR.init_hardware_repository(str(Path(config_dir).resolve()))
+    bl = HWR.beamline
+    if data_root is not None:
+        root = Path(data_root)
+        for sub in ("data", "processed", "archive"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        bl.session.set_base_data_directories(
+            str(root / "data"), str(root / "processed"), str(root / "archive"),
+            raw_folder=bl.session.raw_data_folder_name,
+            process_folder=bl.session.processed_data_folder_name,
+            archive_folder="ARCHIVE",
+        )
+    return bl
+
+
+def unload_beamline() -> None:
+    from mxcubecore import HardwareRepository as HWR
+
+    HWR.uninit_hardware_repository()
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` under gevent until it is true; False on timeout (never hangs)."""
+    import time
+
+    import gevent
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        gevent.sleep(interval)
+    return bool(predicate())
