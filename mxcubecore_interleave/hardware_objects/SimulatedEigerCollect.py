@@ -122,6 +122,36 @@ class SimulatedEigerCollect(CollectMockup):
             "end_time": result.end_time,
         }
 
+    # AbstractCollect.do_collect only survives RuntimeError: an out-of-range value raised as
+    # ValueError by an actuator would leave collect() waiting forever. Translate it.
+    def _guarded(self, what: str, setter, value) -> None:
+        try:
+            setter(value)
+        except RuntimeError:
+            raise
+        except Exception as exc:
+            raise DetectorError(f"cannot set {what} to {value}: {exc}") from exc
+
+    def set_transmission(self, value) -> None:
+        self._guarded("the transmission", super().set_transmission, value)
+
+    def set_energy(self, value) -> None:
+        self._guarded("the energy", super().set_energy, value)
+
+    def set_wavelength(self, value) -> None:
+        self._guarded("the wavelength", super().set_wavelength, value)
+
+    def set_resolution(self, value) -> None:
+        self._guarded("the resolution", super().set_resolution, value)
+
+    def move_motors(self, motor_position_dict, *args, **kwargs):
+        try:
+            return super().move_motors(motor_position_dict, *args, **kwargs)
+        except RuntimeError:
+            raise
+        except Exception as exc:
+            raise DetectorError(f"cannot move to {motor_position_dict}: {exc}") from exc
+
     def stop_collect(self) -> None:
         """Stop now: the running series is closed with the frames already written."""
         self._stop_requested = True
