@@ -29,6 +29,10 @@ def load_beamline(config_dir: str | os.PathLike[str] = DEFAULT_CONFIG_DIR, *, da
             process_folder=bl.session.processed_data_folder_name,
             archive_folder="ARCHIVE",
         )
+    # DiffractometerMockup.init() sends every motor to a random position, asynchronously:
+    # wait for those moves so that what a caller reads is where the motors really are
+    motors = list(getattr(bl.diffractometer, "motors_hwobj_dict", {}).values())
+    wait_until(lambda: all(m.get_state() == m.STATES.READY for m in motors), timeout=20.0)
     return bl
 
 
