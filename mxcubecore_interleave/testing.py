@@ -10,14 +10,16 @@ DEFAULT_CONFIG_DIR = PACKAGE_DIR.parent / "configuration"
 
 
 def load_beamline(config_dir: str | os.PathLike[str] = DEFAULT_CONFIG_DIR, *, data_root: str | os.PathLike[str] | None = None):
-    """(Re)load ``HWR.beamline`` from ``config_dir``; put its data under ``data_root``.
+    """(Re)load ``HWR.beamline`` from ``config_dir`` (or ``"dir1:dir2"``); data under ``data_root``.
 
     The caller must have applied gevent's ``monkey.patch_all(thread=False)`` first.
     """
     from mxcubecore import HardwareRepository as HWR
 
     HWR.uninit_hardware_repository()
-    HWR.init_hardware_repository(str(Path(config_dir).resolve()))
+    # several directories may be layered ("site:base"): the first that has a file wins
+    parts = [str(Path(p).resolve()) for p in str(config_dir).split(os.pathsep) if p]
+    HWR.init_hardware_repository(os.pathsep.join(parts))
     bl = HWR.beamline
     if data_root is not None:
         root = Path(data_root)

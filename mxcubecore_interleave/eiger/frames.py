@@ -41,7 +41,7 @@ def synthetic_frame(
     *,
     beam_center: tuple[float, float] | None = None,
     dtype: np.dtype | type = np.uint16,
-    n_spots: int = 40,
+    n_spots: int | None = None,
     mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """A frame of ``shape`` (ny, nx) whose tag pixels hold ``image_number``.
@@ -56,6 +56,8 @@ def synthetic_frame(
         raise ValueError(f"image number {image_number} does not fit the frame tag")
     bank = _noise_bank((ny, nx), (float(beam_center[0]), float(beam_center[1])))
     frame = bank[image_number % len(bank)].copy()
+    if n_spots is None:
+        n_spots = max(20, ny * nx // 6000)
     # spots: their positions depend on omega only, so the same angle shows the same lattice
     spot_rng = np.random.default_rng(int(round(omega_deg * 100)) & 0x7FFFFFFF)
     ys = spot_rng.uniform(4, max(ny - 4, 5), n_spots)

@@ -17,13 +17,20 @@ from mxcubecore_interleave.eiger import DetectorGeometry, master_name, series_fi
 
 
 def _tuple_property(value: object) -> tuple[int, ...]:
+    """``[96, 97]`` lists pixels; an item ``[512, 550]`` stands for the range 512..549."""
     if value in (None, ""):
         return ()
     if isinstance(value, str):
         value = ast.literal_eval(value)
     if isinstance(value, (int, float)):
         return (int(value),)
-    return tuple(int(v) for v in value)  # type: ignore[union-attr]
+    out: list[int] = []
+    for item in value:  # type: ignore[union-attr]
+        if isinstance(item, (list, tuple)):
+            out.extend(range(int(item[0]), int(item[1])))
+        else:
+            out.append(int(item))
+    return tuple(out)
 
 
 class SimulatedEigerDetector(DetectorMockup):
