@@ -52,7 +52,7 @@ def step_ordinary_collection(bl, run_dir: Path) -> dict:
                  ["master", "data_files", "frames", "frame_shape", "omega", "wavelength"])
     lims = bl.lims.recorded
     print(f"  LIMS mockup: {len(lims['groups'])} group(s), {len(lims['collections'])} collection(s)")
-    return {"master": str(master), **summary}
+    return {**summary, "master": str(master)}
 
 
 # Steps contributed by the other parts of the plugin are appended in run order.
