@@ -13,7 +13,7 @@ It keeps the camera interface that ``SampleView`` and mxcubeweb's video use: ``g
 starts mxcubeweb's ``video-streamer`` on that stream (``-uri http://…``), instead of the
 streamer's built-in test pattern.
 
-Example XML (``configuration/sample_camera.xml``)::
+Example XML (``configuration/md_camera.xml``)::
 
     <object class="mxcubecore_interleave.hardware_objects.SimulatedSampleCamera">
       <width>640</width>

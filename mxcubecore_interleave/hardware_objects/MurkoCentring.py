@@ -1,0 +1,439 @@
+"""Automatic centring with Murko: N camera views in one request, a linear fit, one motor move.
+
+A thin adapter: the request/reply protocol, the fit, the hull and the file formats live in
+``mxcubecore_interleave.murko``. This HardwareObject takes the pictures at the configured omega
+angles, asks Murko where the sample is, turns the clicks into millimetres with the beam mark and
+pixels-per-mm the diffractometer reports, fits ``c + A cos w + B sin w`` (murko.md §2.3), moves
+phiy, phiz, sampx and sampy through ``diffractometer.set_value_motors`` and stores the 3D hull
+(HDF5 + PLY) and a PNG next to the sample's data.
+
+If Murko finds nothing, it turns omega by ``retry_rotation_deg`` and tries again; after
+``max_attempts`` it gives up with ``CentringError`` and puts every motor back where it was.
+
+Signals (on this object): ``centringStarted(method)``, ``centringSuccessful(method, status)``,
+``centringFailed(method, status)``. ``MurkoSampleView`` re-emits them on the sample view, where
+mxcubeweb and the queue listen.
+
+Example YAML (``configuration/murko.yaml``)::
+
+    class: mxcubecore_interleave.hardware_objects.MurkoCentring.MurkoCentring
+    configuration:
+      host: 127.0.0.1
+      port: 8901
+      omega_angles_deg: [0, 90, 180, 270]
+      signs: {sampx: 1, sampy: 1, phiz: 1, phiy: 1}
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gevent
+import numpy as np
+from mxcubecore import HardwareRepository as HWR
+from mxcubecore.BaseHardwareObjects import HardwareObject, HardwareObjectState
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mxcubecore_interleave.errors import CentringError, MurkoError
+from mxcubecore_interleave.paths import check_name
+
+__all__ = ["CentringRound", "MurkoCentring", "MurkoCentringResult", "Signs"]
+
+METHOD = "Murko"
+TRANSLATIONS = ("phiy", "phiz", "sampx", "sampy")
+log = logging.getLogger("HWR")
+user_log = logging.getLogger("user_level_log")
+
+
+class Signs(BaseModel):
+    """Per-beamline sign factors (murko.md §2.3): +1 or -1 for each correction.
+
+    ``sampx += sampx * B``, ``sampy += sampy * A``, ``phiz += phiz * c``, ``phiy += phiy * mean(along)``.
+    On mxcubecore's mockup (all SampleView ``motor_directions`` +1) they are all +1; in general
+    each equals the SampleView direction of that motor (times the omega direction for sampx).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    sampx: int = 1
+    sampy: int = 1
+    phiz: int = 1
+    phiy: int = 1
+
+    @field_validator("sampx", "sampy", "phiz", "phiy")
+    @classmethod
+    def _unit(cls, value: int) -> int:
+        if value not in (1, -1):
+            raise ValueError(f"a sign factor must be +1 or -1, got {value}")
+        return value
+
+
+@dataclass
+class CentringRound:
+    """One acquisition: the views, what Murko said, the fit, the correction applied."""
+
+    omega_deg: list[float]
+    start_position: dict[str, float]
+    views: list[Any]
+    present: list[bool]
+    shift_mm: np.ndarray
+    """(N, 2): (orthogonal = vertical, along = horizontal) offsets of the clicks from the beam."""
+    fit: Any
+    correction: dict[str, float]
+    images: list[np.ndarray] = field(repr=False, default_factory=list)
+
+
+@dataclass
+class MurkoCentringResult:
+    """What a centring did, for the queue, the LIMS and the front ends."""
+
+    method: str
+    start_position: dict[str, float]
+    centred_position: dict[str, float]
+    rounds: list[CentringRound]
+    rms_mm: float
+    files: dict[str, str] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def status(self) -> dict[str, Any]:
+        """The ``centring_status`` dict mxcubecore's signals carry, plus a ``murko`` section."""
+        return {
+            "motors": dict(self.centred_position),
+            "method": self.method,
+            "valid": True,
+            "murko": {
+                "rms_um": self.rms_mm * 1000.0,
+                "rounds": len(self.rounds),
+                "files": dict(self.files),
+            },
+        }
+
+
+class MurkoCentring(HardwareObject):
+    """Centre the sample on the rotation axis and the beam from Murko's multi-angle clicks."""
+
+    class HOConfig(HardwareObject.HOConfig):
+        host: str = "127.0.0.1"
+        port: int = Field(8901, gt=0, le=65535)
+        timeout_s: float = Field(10.0, gt=0)
+        min_size: int = Field(64, ge=1)
+        orientation: str = "horizontal"
+        omega_angles_deg: list[float] = Field(default_factory=lambda: [0.0, 90.0, 180.0, 270.0])
+        """Angles of the views, relative to omega when the centring starts (at least 3)."""
+        max_attempts: int = Field(3, ge=1, le=12)
+        retry_rotation_deg: float = 45.0
+        rounds: int = Field(1, ge=1, le=5)
+        tolerance_mm: float = Field(0.001, gt=0)
+        """Stop iterating once a correction is smaller than this."""
+        signs: Signs = Signs()
+        omega_zero_deg: float = 0.0
+        motion_timeout_s: float = Field(60.0, gt=0)
+        return_omega: bool = False
+        """Turn omega back to where the centring started (costs a move)."""
+        store_3d: bool = True
+        hull_voxel_mm: float = Field(0.004, gt=0)
+        output_subdir: str = "murko"
+
+        @field_validator("omega_angles_deg")
+        @classmethod
+        def _enough_angles(cls, value: list[float]) -> list[float]:
+            if len(value) < 3:
+                raise ValueError(f"Murko centring needs at least 3 omega angles, got {len(value)}")
+            if len({round(a % 180.0, 6) for a in value}) < 2:
+                raise ValueError("the omega angles must not all be equal modulo 180 degrees")
+            return [float(a) for a in value]
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._client = None
+        self.last_result: MurkoCentringResult | None = None
+        self._busy = False
+
+    def init(self) -> None:
+        super().init()
+        self._register_queue_entry()
+        self.update_state(HardwareObjectState.READY)
+
+    @staticmethod
+    def _register_queue_entry() -> None:
+        """Make the "murko_centring" task known to mxcubecore's queue (idempotent)."""
+        from mxcubecore_interleave.queue_entries.murko_centring import register
+
+        register()
+
+    # --- the Murko client ------------------------------------------------------------------
+
+    @property
+    def server_address(self) -> str:
+        return f"{self.config.host}:{self.config.port}"
+
+    def set_server(self, host: str, port: int) -> None:
+        """Point at another Murko server (tests and the demo use an embedded mock)."""
+        self.config.host = host
+        self.config.port = int(port)
+        self._client = None
+
+    def client(self):
+        """The Murko client, with gevent-friendly ZeroMQ (never blocks the hub)."""
+        if self._client is None:
+            import zmq.green
+
+            from mxcubecore_interleave.murko.client import MurkoClient
+
+            self._client = MurkoClient(
+                host=self.config.host,
+                port=self.config.port,
+                timeout_s=self.config.timeout_s,
+                min_size=self.config.min_size,
+                orientation=self.config.orientation,
+                zmq_module=zmq.green,
+            )
+        return self._client
+
+    # --- centring --------------------------------------------------------------------------
+
+    def is_busy(self) -> bool:
+        return self._busy
+
+    def centre(
+        self, output_dir: str | Path | None = None, prefix: str | None = None, **overrides: Any
+    ) -> MurkoCentringResult:
+        """Centre the sample now (blocks this greenlet, not the hub). Raises ``CentringError``.
+
+        ``overrides`` replace configuration values for this centring only (``omega_angles_deg``,
+        ``rounds``, ``store_3d``, ...); they are validated like the configuration.
+        """
+        settings = self._settings(overrides)
+        if self._busy:
+            raise CentringError("a Murko centring is already running; wait for it or abort it")
+        self._busy = True
+        self.update_state(HardwareObjectState.BUSY)
+        self.emit("centringStarted", (METHOD,))
+        start = self._positions()
+        try:
+            result = self._centre(start, settings)
+        except BaseException as exc:
+            self._restore(start)
+            self._busy = False
+            self.update_state(HardwareObjectState.READY)
+            status = {"motors": start, "method": METHOD, "valid": False, "error": str(exc)}
+            self.emit("centringFailed", (METHOD, status))
+            if isinstance(exc, CentringError):
+                user_log.error("Murko centring failed: %s", exc)
+                raise
+            if isinstance(exc, (MurkoError, RuntimeError, ValueError)):
+                user_log.error("Murko centring failed: %s", exc)
+                raise CentringError(f"Murko centring failed, motors put back: {exc}") from exc
+            raise
+        self.last_result = result
+        self._busy = False
+        self.update_state(HardwareObjectState.READY)
+        self.emit("centringSuccessful", (METHOD, result.status()))
+        user_log.info(
+            "Murko centring done (fit RMS %.1f um, %d round(s))", result.rms_mm * 1000.0, len(result.rounds)
+        )
+        if settings.store_3d:
+            t0 = time.monotonic()
+            try:
+                result.files = self.store(result, output_dir=output_dir, prefix=prefix, settings=settings)
+            except Exception as exc:  # the centring itself succeeded: keep it, report the files
+                log.exception("Murko centring: could not store the 3D files")
+                user_log.warning("Murko centring: the 3D files were not written (%s)", exc)
+            result.timings_s["store"] = time.monotonic() - t0
+            self.emit("murkoFilesWritten", (dict(result.files),))
+        return result
+
+    def _settings(self, overrides: dict[str, Any]):
+        if not overrides:
+            return self.config
+        cls = type(self.config)
+        known = set(cls.model_fields)
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise CentringError(f"unknown Murko centring setting(s) {unknown}; known: {sorted(known)}")
+        values = {name: getattr(self.config, name) for name in known}
+        values.update(overrides)
+        return cls.model_validate(values)
+
+    def _centre(self, start: dict[str, float], settings) -> MurkoCentringResult:
+        t_start = time.monotonic()
+        timings = {"motion": 0.0, "murko": 0.0, "images": 0.0}
+        rounds: list[CentringRound] = []
+        position = dict(start)
+        for _ in range(settings.rounds):
+            cround = self._acquire(position, timings, settings)
+            target = {role: position[role] + cround.correction[role] for role in TRANSLATIONS}
+            t0 = time.monotonic()
+            self._move(target)
+            timings["motion"] += time.monotonic() - t0
+            position = self._positions()
+            rounds.append(cround)
+            if max(abs(v) for v in cround.correction.values()) < settings.tolerance_mm:
+                break
+        if settings.return_omega:
+            t0 = time.monotonic()
+            self._move({"omega": start["omega"]})
+            timings["motion"] += time.monotonic() - t0
+            position = self._positions()
+        timings["centring"] = time.monotonic() - t_start
+        return MurkoCentringResult(
+            method=METHOD,
+            start_position=start,
+            centred_position=position,
+            rounds=rounds,
+            rms_mm=float(rounds[-1].fit.rms),
+            timings_s=timings,
+        )
+
+    def _acquire(self, position: dict[str, float], timings: dict[str, float], settings) -> CentringRound:
+        """Views at the configured angles; rotate and retry while Murko finds nothing."""
+        base = position["omega"]
+        seen = []
+        for attempt in range(settings.max_attempts):
+            offset = base + attempt * settings.retry_rotation_deg
+            omegas, images = [], []
+            for angle in settings.omega_angles_deg:
+                t0 = time.monotonic()
+                self._move({"omega": offset + angle})
+                timings["motion"] += time.monotonic() - t0
+                t0 = time.monotonic()
+                omegas.append(float(self._diffractometer().omega.get_value()))
+                images.append(self._camera().get_image_array())
+                timings["images"] += time.monotonic() - t0
+            t0 = time.monotonic()
+            views = self.client().predict(images)
+            timings["murko"] += time.monotonic() - t0
+            present = [bool(v.present) for v in views]
+            seen.append(sum(present))
+            if _usable(omegas, present):
+                return self._fit_round(omegas, images, views, present, self._positions(), settings)
+            user_log.warning(
+                "Murko found the sample in %d of %d views; turning omega by %g deg and trying again",
+                sum(present), len(present), settings.retry_rotation_deg,
+            )
+        raise CentringError(
+            f"Murko found no sample in {settings.max_attempts} attempt(s) of "
+            f"{len(settings.omega_angles_deg)} views (found per attempt: {seen}); "
+            "check that a sample is mounted and in the camera's field of view. Motors put back."
+        )
+
+    def _fit_round(self, omegas, images, views, present, position, settings) -> CentringRound:
+        from mxcubecore_interleave.murko import fit as murko_fit
+
+        beam_x, beam_y = HWR.beamline.beam.get_beam_position_on_screen()
+        ppmm_x, ppmm_y = self._diffractometer().get_pixels_per_mm()
+        idx = [i for i, p in enumerate(present) if p]
+        clicks = np.array([views[i].click_px for i in idx], dtype=float)  # (row, col) pixels
+        shift = np.column_stack([(clicks[:, 0] - beam_y) / ppmm_y, (clicks[:, 1] - beam_x) / ppmm_x])
+        angles = np.array([omegas[i] for i in idx]) - settings.omega_zero_deg
+        result = murko_fit.fit_sinusoid(angles, shift[:, 0])
+        s = settings.signs
+        correction = {
+            "sampx": s.sampx * float(result.B),
+            "sampy": s.sampy * float(result.A),
+            "phiz": s.phiz * float(result.c),
+            "phiy": s.phiy * float(np.mean(shift[:, 1])),
+        }
+        return CentringRound(
+            omega_deg=list(omegas),
+            start_position=dict(position),
+            views=list(views),
+            present=list(present),
+            shift_mm=shift,
+            fit=result,
+            correction=correction,
+            images=list(images),
+        )
+
+    # --- 3D and files ----------------------------------------------------------------------
+
+    def store(self, result: MurkoCentringResult, output_dir: str | Path | None = None, prefix: str | None = None) -> dict[str, str]:
+        """Write ``<prefix>_murko.h5``, ``<prefix>_murko_mesh.ply`` and ``<prefix>_murko.png``."""
+        from mxcubecore_interleave.murko_3d import store_centring
+
+        directory = Path(output_dir) if output_dir is not None else self.default_output_dir()
+        prefix = check_name(prefix or datetime.now().strftime("centring_%Y%m%d-%H%M%S"), "prefix")
+        beam = HWR.beamline.beam.get_beam_position_on_screen()
+        ppmm = self._diffractometer().get_pixels_per_mm()
+        return store_centring(
+            result,
+            directory=directory,
+            prefix=prefix,
+            beam_px=(float(beam[0]), float(beam[1])),
+            pixels_per_mm=(float(ppmm[0]), float(ppmm[1])),
+            signs=self.config.signs,
+            omega_zero_deg=self.config.omega_zero_deg,
+            voxel_mm=self.config.hull_voxel_mm,
+            server=self.server_address,
+        )
+
+    def default_output_dir(self) -> Path:
+        """``<session process directory>/<output_subdir>`` when no sample directory is given."""
+        session = HWR.beamline.session
+        base = Path(session.get_base_process_directory())
+        return base / self.config.output_subdir
+
+    # --- hardware --------------------------------------------------------------------------
+
+    @staticmethod
+    def _diffractometer():
+        diffractometer = HWR.beamline.diffractometer
+        if diffractometer is None:
+            raise CentringError("no diffractometer in the beamline configuration")
+        return diffractometer
+
+    @staticmethod
+    def _camera():
+        sample_view = HWR.beamline.sample_view
+        camera = getattr(sample_view, "camera", None)
+        if camera is None:
+            raise CentringError("the sample view has no camera; Murko needs the sample camera")
+        if hasattr(camera, "get_image_array"):
+            return camera
+        return _RgbCamera(camera)
+
+    def _positions(self) -> dict[str, float]:
+        return self._diffractometer().get_value_motors(["omega", *TRANSLATIONS])
+
+    def _move(self, target: dict[str, float]) -> None:
+        diffractometer = self._diffractometer()
+        try:
+            diffractometer.set_value_motors(target, timeout=self.config.motion_timeout_s)
+        except (RuntimeError, gevent.Timeout) as exc:
+            raise CentringError(f"a centring motor did not reach {target}: {exc}") from exc
+        if hasattr(diffractometer, "wait_ready"):
+            diffractometer.wait_ready(self.config.motion_timeout_s)
+
+    def _restore(self, start: dict[str, float]) -> None:
+        """Put every motor back where the centring found it (the failure must change nothing)."""
+        try:
+            now = self._positions()
+            if any(abs(now[k] - start[k]) > 1e-9 for k in start):
+                self._diffractometer().set_value_motors(start, timeout=self.config.motion_timeout_s)
+        except Exception:
+            log.exception("Murko centring: could not put the motors back to %s", start)
+
+
+def _usable(omegas: list[float], present: list[bool]) -> bool:
+    """At least 3 views with the sample, at angles not all equal modulo 180 degrees."""
+    found = [o for o, p in zip(omegas, present) if p]
+    if len(found) < 3:
+        return False
+    return len({round(math.fmod(o, 180.0) % 180.0, 3) for o in found}) >= 2
+
+
+class _RgbCamera:
+    """Any mxcubecore camera with ``get_last_image() -> (rgb bytes, w, h)``, as arrays."""
+
+    def __init__(self, camera: Any) -> None:
+        self._camera = camera
+
+    def get_image_array(self) -> np.ndarray:
+        data, width, height = self._camera.get_last_image()
+        return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)

@@ -1,0 +1,180 @@
+"""Queue entry "murko_centring": centre the sample with Murko as a task of its own.
+
+mxcubeweb lists it when ``available_methods`` has ``murko_centring: true`` (task name
+``murko_centring`` → ``MurkoCentringQueueEntry``). It centres through the sample view (so the
+web sees the usual centring signals and the centred point), stores the 3D files in the task's
+processing directory, and leaves the result on the queue model:
+
+* ``model.centred_position``: a ``CentredPosition`` (``centring_method = "murko"``, extra
+  attribute ``murko_files``);
+* ``model.murko_files``: ``{"h5": …, "ply": …, "png": …}``; ``model.murko_summary``: fit RMS,
+  rounds, positions;
+* every later ``DataCollection`` of the same task group that has no centred position yet gets
+  this one, so "Murko centring, then collect" works as one group.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from mxcubecore import HardwareRepository as HWR
+from mxcubecore.model import queue_model_objects as qmo
+from mxcubecore.model.common import (
+    CommonCollectionParamters,
+    LegacyParameters,
+    PathParameters,
+    StandardCollectionParameters,
+)
+from mxcubecore.queue_entry.base_queue_entry import (
+    BaseQueueEntry,
+    QueueExecutionException,
+    TaskPrerequisite,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "MurkoCentringQueueEntry",
+    "MurkoCentringQueueModel",
+    "MurkoCentringTaskParameters",
+    "MurkoCentringUserParameters",
+    "register",
+]
+
+log = logging.getLogger("HWR")
+user_log = logging.getLogger("user_level_log")
+
+
+class MurkoCentringUserParameters(BaseModel):
+    """What the user chooses for a Murko centring (the web form)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    num_views: int = Field(4, ge=3, le=36, title="Views", description="camera views, equally spaced over 360 deg")
+    rounds: int = Field(1, ge=1, le=5, title="Rounds", description="acquire, fit and move this many times at most")
+    store_3d: bool = Field(True, title="Store 3D", description="write the HDF5, PLY mesh and PNG")
+
+    def omega_angles_deg(self) -> list[float]:
+        return [360.0 * k / self.num_views for k in range(self.num_views)]
+
+
+class MurkoCentringTaskParameters(BaseModel):
+    """The five parameter groups mxcubeweb fills for every generic task."""
+
+    path_parameters: PathParameters
+    common_parameters: CommonCollectionParamters
+    collection_parameters: StandardCollectionParameters
+    user_collection_parameters: MurkoCentringUserParameters
+    legacy_parameters: LegacyParameters
+
+    @staticmethod
+    def update_dependent_fields(field_data: dict) -> dict:
+        return {}
+
+    @staticmethod
+    def ui_schema() -> str:
+        col = {"ui:options": {"col": 4}}
+        return json.dumps({"ui:order": ["num_views", "rounds", "store_3d", "*"], "num_views": col, "rounds": col})
+
+
+class MurkoCentringQueueModel(qmo.TaskNode):
+    """Queue model of a Murko centring: a generic task node (not a DataCollection)."""
+
+    def __init__(self, task_data: MurkoCentringTaskParameters | None = None) -> None:
+        super().__init__(task_data=task_data)
+        self.set_name("murko_centring")
+        self.acquisitions = [qmo.Acquisition()]
+        self.processing_parameters = qmo.ProcessingParameters()
+        self.shape = ""
+        self.centred_position: qmo.CentredPosition | None = None
+        self.murko_files: dict[str, str] = {}
+        self.murko_summary: dict[str, Any] = {}
+
+    def get_display_name(self) -> str:
+        return "Murko centring"
+
+    def get_path_template(self) -> qmo.PathTemplate:
+        return self.acquisitions[0].path_template
+
+
+class MurkoCentringQueueEntry(BaseQueueEntry):
+    """Centre the sample with Murko and pass the centred position on to the group's collections."""
+
+    QMO = MurkoCentringQueueModel
+    DATA_MODEL = MurkoCentringTaskParameters
+    NAME = "Murko centring"
+    REQUIRES = [TaskPrerequisite.NO_SHAPE, TaskPrerequisite.NO_SHAPE_2D, TaskPrerequisite.POINT]
+
+    def __init__(self, view=None, data_model: MurkoCentringQueueModel | None = None) -> None:
+        super().__init__(view=view, data_model=data_model)
+
+    def execute(self) -> None:
+        super().execute()
+        model: MurkoCentringQueueModel = self.get_data_model()
+        user = model.task_data.user_collection_parameters
+        path_template = model.get_path_template()
+        output_dir = path_template.process_directory or path_template.directory or None
+        prefix = path_template.get_prefix() if path_template.base_prefix else None
+        overrides = {"omega_angles_deg": user.omega_angles_deg(), "rounds": user.rounds, "store_3d": user.store_3d}
+
+        sample_view = HWR.beamline.sample_view
+        murko = HWR.beamline.get_object_by_role("murko")
+        if murko is None:
+            raise QueueExecutionException("no 'murko' object in the beamline configuration", self)
+        if hasattr(sample_view, "centre_with_murko"):
+            result = sample_view.centre_with_murko(output_dir=output_dir, prefix=prefix, **overrides)
+            if result is None:
+                status = sample_view.get_centring_status()
+                raise QueueExecutionException(f"Murko centring failed: {status.get('error', 'see the log')}", self)
+        else:
+            try:
+                result = murko.centre(output_dir=output_dir, prefix=prefix, **overrides)
+            except Exception as exc:
+                raise QueueExecutionException(f"Murko centring failed: {exc}", self) from exc
+
+        cpos = qmo.CentredPosition(result.centred_position)
+        cpos.centring_method = "murko"
+        cpos.murko_files = dict(result.files)
+        model.centred_position = cpos
+        model.murko_files = dict(result.files)
+        model.murko_summary = {
+            "rms_um": result.rms_mm * 1000.0,
+            "rounds": len(result.rounds),
+            "start_position": dict(result.start_position),
+            "centred_position": dict(result.centred_position),
+        }
+        self._hand_on(cpos)
+        user_log.info("Murko centring: %s", ", ".join(f"{k} {v}" for k, v in result.files.items()) or "no files")
+
+    def _hand_on(self, cpos: qmo.CentredPosition) -> None:
+        """Give the centred position to later collections of the same group that have none."""
+        model = self.get_data_model()
+        parent = model.get_parent()
+        if parent is None:
+            return
+        siblings = parent.get_children()
+        for node in siblings[siblings.index(model) + 1 :]:
+            acquisitions = getattr(node, "acquisitions", None)
+            if not acquisitions:
+                continue
+            params = acquisitions[0].acquisition_parameters
+            current = getattr(params, "centred_position", None)
+            if current is None or not any(v is not None for v in current.as_dict().values()):
+                params.centred_position = cpos
+
+    def get_type_str(self) -> str:
+        return "Murko centring"
+
+
+def register(entry_cls: type[BaseQueueEntry] = MurkoCentringQueueEntry) -> None:
+    """Make mxcubecore (and so mxcubeweb and the Qt queue) know the entry (reference §2.3)."""
+    import mxcubecore.queue_entry as qe
+    from mxcubecore.queue_entry.import_helper import ImportHelper
+
+    name = entry_cls.__name__
+    ImportHelper.MODULES[name] = entry_cls
+    setattr(qe, name, entry_cls)
+    qe.MODEL_QUEUE_ENTRY_MAPPINGS[entry_cls.QMO] = entry_cls
+    if name not in qe.__all__:
+        qe.__all__.append(name)
