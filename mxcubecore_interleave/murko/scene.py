@@ -19,6 +19,7 @@ pointing left, pin coming in from the right.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -242,80 +243,98 @@ def render(
     so the same frame index gives the same picture.
     """
     h, w = view.height, view.width
-    rows = np.arange(h, dtype=np.float32)[:, None]
-    cols = np.arange(w, dtype=np.float32)[None, :]
-    image = np.empty((h, w, 3), dtype=np.float32)
-    image[...] = np.asarray(scene.background_rgb, dtype=np.float32)
-    # a soft vertical illumination gradient, as on a real OAV
-    image *= (1.0 - 0.04 * ((rows - h / 2.0) / h) ** 2 * 4.0)[..., None]
-
+    image = _background(h, w, scene.background_rgb).copy()
     if scene.mounted:
-        _draw_sample(image, rows, cols, scene, motors, view)
-
+        _draw_sample(image, scene, motors, view)
     if scene.noise_level > 0:
         rng = np.random.default_rng(frame_index)
         image += rng.normal(0.0, scene.noise_level, size=(h, w, 1)).astype(np.float32)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def _draw_sample(
-    image: np.ndarray,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    scene: SampleScene,
-    motors: Mapping[str, float],
-    view: CameraView,
-) -> None:
+@functools.lru_cache(maxsize=4)
+def _background(h: int, w: int, rgb: RGB) -> np.ndarray:
+    """Background with a soft vertical illumination gradient, as on a real OAV (cached)."""
+    rows = np.arange(h, dtype=np.float32)[:, None, None]
+    image = np.broadcast_to(np.asarray(rgb, dtype=np.float32), (h, w, 3)).copy()
+    image *= 1.0 - 0.16 * ((rows - h / 2.0) / h) ** 2
+    image.setflags(write=False)
+    return image
+
+
+class _Window:
+    """A clipped rectangle of the image, with its pixel coordinates, so shapes cost their size."""
+
+    def __init__(self, image: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> None:
+        h, w = image.shape[:2]
+        c0, c1 = max(int(math.floor(x0)) - 2, 0), min(int(math.ceil(x1)) + 3, w)
+        r0, r1 = max(int(math.floor(y0)) - 2, 0), min(int(math.ceil(y1)) + 3, h)
+        self.empty = c0 >= c1 or r0 >= r1
+        self.pixels = image[r0:r1, c0:c1]
+        self.rows = np.arange(r0, r1, dtype=np.float32)[:, None]
+        self.cols = np.arange(c0, c1, dtype=np.float32)[None, :]
+
+    def paint(self, signed_distance_px: np.ndarray, rgb: RGB, opacity: float = 1.0) -> None:
+        if not self.empty:
+            _paint(self.pixels, _coverage(signed_distance_px) * opacity, rgb)
+
+
+def _draw_sample(image: np.ndarray, scene: SampleScene, motors: Mapping[str, float], view: CameraView) -> None:
     ppx, ppy = view.pixels_per_mm_x, view.pixels_per_mm_y
+    h, w = image.shape[:2]
     phiz = scene.crystal_position["phiz"]
     p = _vertical_direction(motors, view)
-    # the pin enters from the right on the screen (Murko main's "tip left" assumption)
-    pin_side = 1.0
 
     loop_centre = scene.loop_centre()
     lx, ly = project(loop_centre[None, :], phiz, motors, view)[0]
     loop_along, loop_across = scene.loop_semi_axes_mm
-    e = _unit(scene.loop_plane_deg)
-    foreshortening = abs(float(p @ e))
+    foreshortening = abs(float(p @ _unit(scene.loop_plane_deg)))
     half_wire = scene.loop_wire_mm / 2.0
 
-    stem_start_x = lx + pin_side * loop_along * ppx
-    stem_end_x = stem_start_x + pin_side * scene.stem_length_mm * ppx
-    dy_axis = rows - ly
+    # the pin enters from the right on the screen (Murko main's "tip left" assumption)
+    stem_start_x = lx + loop_along * ppx
+    stem_end_x = stem_start_x + scene.stem_length_mm * ppx
+    stem_half = scene.stem_radius_mm * ppy
 
     # pin: a thick rod from stem_end_x to the right edge, with a rounded (conical) tip
     pin_half = scene.pin_radius_mm * ppy
-    taper = np.clip((cols - stem_end_x) / max(pin_half * 1.5, 1.0), 0.0, 1.0)
-    pin_halfwidth = scene.stem_radius_mm * ppy + (pin_half - scene.stem_radius_mm * ppy) * np.sqrt(taper)
-    pin_sd = np.maximum(_band_distance(dy_axis, pin_halfwidth), stem_end_x - cols)
-    _paint(image, _coverage(pin_sd), scene.pin_rgb)
+    win = _Window(image, stem_end_x, w, ly - pin_half, ly + pin_half)
+    if not win.empty:
+        taper = np.clip((win.cols - stem_end_x) / max(pin_half * 1.5, 1.0), 0.0, 1.0)
+        halfwidth = stem_half + (pin_half - stem_half) * np.sqrt(taper)
+        win.paint(np.maximum(_band_distance(win.rows - ly, halfwidth), stem_end_x - win.cols), scene.pin_rgb)
 
     # stem: a thin rod from the loop to the pin
-    stem_sd = np.maximum(
-        _band_distance(dy_axis, scene.stem_radius_mm * ppy),
-        np.maximum(stem_start_x - 2.0 - cols, cols - stem_end_x - 2.0),
-    )
-    _paint(image, _coverage(stem_sd), scene.stem_rgb)
+    win = _Window(image, stem_start_x - 2.0, stem_end_x + 2.0, ly - stem_half, ly + stem_half)
+    if not win.empty:
+        win.paint(
+            np.maximum(
+                _band_distance(win.rows - ly, stem_half),
+                np.maximum(stem_start_x - 2.0 - win.cols, win.cols - stem_end_x - 2.0),
+            ),
+            scene.stem_rgb,
+        )
 
     # loop: film inside, then the wire ring, both foreshortened by the loop plane's angle
-    dxl = cols - lx
     outer_ax, outer_ay = (loop_along + half_wire) * ppx, (loop_across * foreshortening + half_wire) * ppy
     inner_ax = (loop_along - half_wire) * ppx
     inner_ay = max(loop_across * foreshortening - half_wire, 0.0) * ppy
-    outer_sd = _ellipse_distance(dxl, dy_axis, outer_ax, outer_ay)
-    if inner_ay > 0.5:
-        inner_sd = _ellipse_distance(dxl, dy_axis, inner_ax, inner_ay)
-        _paint(image, _coverage(inner_sd) * 0.8, scene.film_rgb)
-        ring_sd = np.maximum(outer_sd, -inner_sd)
-    else:
-        ring_sd = outer_sd
-    _paint(image, _coverage(ring_sd), scene.loop_rgb)
+    win = _Window(image, lx - outer_ax, lx + outer_ax, ly - outer_ay, ly + outer_ay)
+    if not win.empty:
+        dxl, dyl = win.cols - lx, win.rows - ly
+        outer_sd = _ellipse_distance(dxl, dyl, outer_ax, outer_ay)
+        if inner_ay > 0.5:
+            inner_sd = _ellipse_distance(dxl, dyl, inner_ax, inner_ay)
+            win.paint(inner_sd, scene.film_rgb, opacity=0.8)
+            outer_sd = np.maximum(outer_sd, -inner_sd)
+        win.paint(outer_sd, scene.loop_rgb)
 
     # crystal: an ellipsoid, whose orthographic shadow is an ellipse centred on its centre's image
     cx, cy = crystal_on_screen(scene, motors, view)
     r_along, r1, r2 = scene.crystal_semi_axes_mm
     g1 = _unit(scene.crystal_angle_deg)
     g2 = np.array([-g1[1], g1[0]])
-    half_height_mm = math.hypot(r1 * float(p @ g1), r2 * float(p @ g2))
-    crystal_sd = _ellipse_distance(cols - cx, rows - cy, r_along * ppx, half_height_mm * ppy)
-    _paint(image, _coverage(crystal_sd), scene.crystal_rgb)
+    ax, ay = r_along * ppx, math.hypot(r1 * float(p @ g1), r2 * float(p @ g2)) * ppy
+    win = _Window(image, cx - ax, cx + ax, cy - ay, cy + ay)
+    if not win.empty:
+        win.paint(_ellipse_distance(win.cols - cx, win.rows - cy, ax, ay), scene.crystal_rgb)
