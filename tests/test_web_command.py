@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import gevent
 import pytest
 
 from mxcubecore_interleave import cli
@@ -28,7 +29,7 @@ def test_web_is_a_subcommand(capsys):
         cli.main(["web", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "--port" in out and "--no-video" in out and "--static-folder" in out
+    assert "--port" in out and "--video" in out and "--static-folder" in out
 
 
 def test_clear_error_without_mxcubeweb(monkeypatch, capsys):
@@ -38,7 +39,7 @@ def test_clear_error_without_mxcubeweb(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mxcubeweb", None)
     with pytest.raises(web_command.WebUnavailableError, match="pip install"):
         web_command.import_mxcubeweb()
-    assert cli.main(["web", "--no-video"]) == 2
+    assert cli.main(["web"]) == 2
     err = capsys.readouterr().err
     assert "mxcubeweb is not installed" in err and "pip install" in err
 
@@ -66,7 +67,7 @@ def test_server_runs_on_loopback_and_logs_in(tmp_path):
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mxcubecore_interleave.cli", "web", "--port", str(port),
-         "--no-video", "--data", str(tmp_path / "data"), "--user-db", str(tmp_path / "u.db")],
+         "--data", str(tmp_path / "data"), "--user-db", str(tmp_path / "u.db")],
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         jar = http.cookiejar.CookieJar()
@@ -103,7 +104,7 @@ def test_server_runs_on_loopback_and_logs_in(tmp_path):
             proc.kill()
             proc.wait(timeout=10)
         log.close()
-        for pid in children:  # e.g. a video streamer: none expected with --no-video
+        for pid in children:  # e.g. a video streamer: none expected without --video
             assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"stray process {pid}"
 
 
@@ -123,3 +124,39 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
     except OSError:
         return True
+
+
+@pytest.mark.web
+@pytest.mark.beamline
+def test_video_streamer_started_with_video_and_stopped_at_exit(tmp_path, monkeypatch):
+    """--video: mxcubeweb starts the camera's video-streamer (MJPEG); stopping leaves no process."""
+    pytest.importorskip("mxcubeweb")
+    bindir = Path(sys.executable).parent
+    if not (bindir / "video-streamer").exists():
+        pytest.skip("video-streamer (mxcube-video-streamer) is not installed")
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    from mxcubecore import HardwareRepository as HWR
+
+    video_port = _free_port()
+    before = set(_child_pids(os.getpid()))
+    server, cfg = web_command.build_web_app(
+        web_command.DEFAULT_CONFIG_DIR, data_root=tmp_path / "data", user_db=tmp_path / "u.db",
+        start_video=True, video_port=video_port, rate_limiter=False)
+    try:
+        streamers = [p for p in set(_child_pids(os.getpid())) - before
+                     if "video-streamer" in Path(f"/proc/{p}/cmdline").read_text()]
+        assert len(streamers) == 1
+        camera = HWR.beamline.sample_view.camera
+        url = f"http://127.0.0.1:{video_port}/video/{camera.stream_hash}"
+        data = b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and b"\xff\xd8" not in data:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    data = r.read(4096)
+            except (urllib.error.URLError, ConnectionError, socket.timeout):
+                gevent.sleep(0.3)
+        assert b"\xff\xd8" in data, "a JPEG frame of the simulated camera"
+    finally:
+        web_command.stop_web_app(server)
+    assert all(_is_zombie(p) or not Path(f"/proc/{p}").exists() for p in streamers)

@@ -49,7 +49,7 @@ def build_web_app(config_dir: str | os.PathLike[str] = DEFAULT_CONFIG_DIR, *,
                   data_root: str | os.PathLike[str] | None = None,
                   user_db: str | os.PathLike[str] | None = None,
                   host: str = LOOPBACK, port: int | None = None,
-                  start_video: bool | None = None,
+                  start_video: bool | None = None, video_port: int | None = None,
                   static_folder: str | os.PathLike[str] | None = None,
                   log_file: str = "", log_level: str = "",
                   rate_limiter: bool | None = None) -> tuple[Any, Any]:
@@ -81,6 +81,9 @@ def build_web_app(config_dir: str | os.PathLike[str] = DEFAULT_CONFIG_DIR, *,
         cfg.flask.USER_DB_PATH = str(user_db)
     if start_video is not None:
         cfg.app.MXCUBE_STARTS_VIDEO_STREAM = bool(start_video)
+    if video_port is not None:
+        cfg.app.VIDEO_STREAM_PORT = int(video_port)
+        cfg.app.VIDEO_STREAM_URL = f"http://{LOOPBACK}:{int(video_port)}"
     if rate_limiter is not None:
         cfg.flask.RATE_LIMITER_ENABLED = bool(rate_limiter)
     Path(cfg.flask.USER_DB_PATH).parent.mkdir(parents=True, exist_ok=True)
@@ -124,11 +127,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", default=None,
                         help="folder for the collected data (default: session.xml's folders)")
     parser.add_argument("--port", type=int, default=None, help="port (default: server.yaml's)")
+    parser.add_argument("--video-port", type=int, default=None,
+                        help="port of the video streamer (default: server.yaml's)")
     parser.add_argument("--user-db", default=None, help="sqlite user database file")
     parser.add_argument("--static-folder", default=None,
                         help="a built mxcubeweb UI (ui/build); the wheel contains only the API")
-    parser.add_argument("--no-video", action="store_true",
-                        help="do not start the video streamer of the sample camera")
+    parser.add_argument("--video", action="store_true",
+                        help="start the sample camera's video streamer (mxcubeweb's "
+                             "video-streamer; it listens on all interfaces, port "
+                             "VIDEO_STREAM_PORT of server.yaml)")
     parser.add_argument("--log-file", default="", help="log file (default: console only)")
     parser.set_defaults(func=run)
 
@@ -137,13 +144,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         server, cfg = build_web_app(
             args.config, data_root=args.data, user_db=args.user_db, port=args.port,
-            start_video=False if args.no_video else None, static_folder=args.static_folder,
+            start_video=True if args.video else None, video_port=args.video_port,
+            static_folder=args.static_folder,
             log_file=args.log_file)
     except WebUnavailableError as exc:
         print(f"mxcube-interleave web: {exc}", file=sys.stderr)
         return 2
     print(f"mxcubeweb on http://{cfg.flask.HOST}:{cfg.flask.PORT}/  "
           f"(API under /mxcube/api/v0.1; log in as proposal idtest0)", flush=True)
+    if cfg.app.MXCUBE_STARTS_VIDEO_STREAM:
+        print(f"video: video-streamer on port {cfg.app.VIDEO_STREAM_PORT} (all interfaces)",
+              flush=True)
     try:
         server.run(cfg)
     except KeyboardInterrupt:
