@@ -165,3 +165,23 @@ def test_config_dir_is_the_repository_configuration():
     assert (CONFIG_DIR / "beamline.yaml").is_file()
     assert (CONFIG_DIR / "mxcube-web" / "server.yaml").is_file()
     assert (CONFIG_DIR / "mxcube-web" / "ui.yaml").is_file()
+
+
+def test_stock_mxcubeweb_entry_point_loads_the_configuration():
+    """``mxcubeweb-server -r configuration`` (its build_server_and_config) accepts our folder."""
+    import mxcubeweb
+    from mxcubecore import HardwareRepository as HWR
+
+    HWR.uninit_hardware_repository()
+    server, cfg = mxcubeweb.build_server_and_config(test=True, argv=["-r", str(CONFIG_DIR)])
+    session = WebSession(server, cfg)
+    try:
+        assert cfg.flask.HOST == "127.0.0.1"
+        assert cfg.app.MXCUBE_STARTS_VIDEO_STREAM is False
+        session.login()
+        tasks = session.get("/queue/available_tasks").json
+        assert "datacollection" in tasks
+    finally:
+        if session.sio is not None:
+            session.sio.disconnect("/hwr")
+        stop_web_app(server)
