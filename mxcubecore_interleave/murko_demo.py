@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 CENTRING_ROLES = ("phiy", "phiz", "sampx", "sampy")
@@ -63,3 +64,55 @@ def centring_error_mm(beamline: Any) -> dict[str, float]:
     truth = beamline.sample_view.camera.scene.crystal_centred_position()
     now = beamline.diffractometer.get_value_motors(list(CENTRING_ROLES))
     return {role: float(now[role]) - truth[role] for role in CENTRING_ROLES}
+
+
+def run_centring_demo(
+    beamline: Any,
+    output_dir: str | Path,
+    *,
+    offsets_mm: Mapping[str, float] | None = None,
+    prefix: str = "demo",
+    server_delay_s: float = 0.0,
+) -> dict[str, Any]:
+    """Centre the simulated sample through the embedded mock Murko server; write HDF5, PLY, PNG.
+
+    ``beamline`` is the loaded ``HWR.beamline`` (with the ``murko`` role, the simulated camera and
+    ``MurkoSampleView``). Returns a JSON-friendly summary: error before/after (um per motor), the
+    fit RMS, the files, and the timings.
+    """
+    from mxcubecore_interleave.murko.mock_server import MockMurkoServer
+
+    murko = beamline.get_object_by_role("murko")
+    if murko is None:
+        raise RuntimeError("the beamline has no 'murko' object; add 'murko: murko.yaml' to beamline.yaml")
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    place_sample(beamline, offsets_mm)
+    before = centring_error_mm(beamline)
+    server = MockMurkoServer("127.0.0.1", port=0, delay_s=server_delay_s)
+    server.start()
+    previous = (murko.config.host, murko.config.port)
+    try:
+        murko.set_server("127.0.0.1", server.port)
+        sample_view = beamline.sample_view
+        if hasattr(sample_view, "centre_with_murko"):
+            result = sample_view.centre_with_murko(output_dir=output, prefix=prefix)
+            if result is None:
+                raise RuntimeError(f"Murko centring failed: {sample_view.get_centring_status().get('error')}")
+        else:
+            result = murko.centre(output_dir=output, prefix=prefix)
+    finally:
+        murko.set_server(*previous)
+        server.stop()
+    after = centring_error_mm(beamline)
+    return {
+        "error_before_um": {k: round(v * 1000.0, 3) for k, v in before.items()},
+        "error_after_um": {k: round(v * 1000.0, 3) for k, v in after.items()},
+        "max_error_after_um": round(max(abs(v) for v in after.values()) * 1000.0, 3),
+        "fit_rms_um": round(result.rms_mm * 1000.0, 3),
+        "rounds": len(result.rounds),
+        "views": len(result.rounds[-1].omega_deg),
+        "centred_position": result.centred_position,
+        "files": dict(result.files),
+        "timings_s": {k: round(v, 3) for k, v in result.timings_s.items()},
+    }

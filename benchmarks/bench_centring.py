@@ -1,0 +1,74 @@
+"""Murko centring overhead: wall time ÷ (motor motion time + one Murko round trip). Goal ≤ 1.1.
+
+Runs on the mockup beamline from configuration/ with the simulated camera and the embedded mock
+Murko server on loopback. The motion time is what ``diffractometer.set_value_motors`` took
+(omega to each view, then the correction); the round trip is the one request carrying all views.
+Whatever is left (grabbing the pictures, the fit, bookkeeping) is the centring's own overhead.
+Storing the 3D files (hull, HDF5, PLY, PNG) happens after the motors are in place and the
+centring is signalled; it is reported separately.
+
+    .venv/bin/python benchmarks/bench_centring.py [--repeats N]
+"""
+
+from gevent import monkey
+
+monkey.patch_all(thread=False)
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL = 1.1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--views", type=int, default=4)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+
+    import contextlib
+    import io
+
+    from mxcubecore_interleave.murko.mock_server import MockMurkoServer
+    from mxcubecore_interleave.murko_demo import centring_error_mm, place_sample
+    from mxcubecore_interleave.testing import load_beamline, unload_beamline
+
+    angles = [360.0 * k / args.views for k in range(args.views)]
+    with tempfile.TemporaryDirectory() as tmp:
+        with contextlib.redirect_stdout(io.StringIO()):
+            bl = load_beamline(ROOT / "configuration", data_root=Path(tmp) / "data")
+        murko = bl.get_object_by_role("murko")
+        server = MockMurkoServer("127.0.0.1", port=0)
+        server.start()
+        try:
+            murko.set_server("127.0.0.1", server.port)
+            rows = []
+            for i in range(args.repeats):
+                place_sample(bl, {"phiy": 0.03, "phiz": -0.01, "sampx": 0.02, "sampy": 0.015}, omega=0.0)
+                result = murko.centre(output_dir=Path(tmp) / "out", prefix=f"bench{i}", omega_angles_deg=angles)
+                t = result.timings_s
+                error_um = max(abs(v) for v in centring_error_mm(bl).values()) * 1000.0
+                ratio = t["centring"] / (t["motion"] + t["murko"])
+                rows.append((t["centring"], t["motion"], t["murko"], t["images"], t.get("store", 0.0), ratio, error_um))
+        finally:
+            server.stop()
+            unload_beamline()
+
+    print(f"Murko centring on the mockup, {args.views} views, {args.repeats} runs (mock server on loopback)")
+    print(f"{'run':>3} {'wall s':>7} {'motion s':>8} {'murko s':>8} {'images s':>8} {'3D store s':>10} {'ratio':>6} {'error um':>8}")
+    for i, (wall, motion, rtt, images, store, ratio, err) in enumerate(rows):
+        print(f"{i:>3} {wall:7.3f} {motion:8.3f} {rtt:8.3f} {images:8.3f} {store:10.3f} {ratio:6.3f} {err:8.3f}")
+    median = statistics.median(r[5] for r in rows)
+    print(f"centring wall time / (motion + one round trip): median {median:.3f} (goal <= {GOAL})")
+    print(f"worst centring error: {max(r[6] for r in rows):.3f} um (goal <= 2 um)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
