@@ -220,34 +220,48 @@ class MurkoCentring(HardwareObject):
             result = self._centre(start, settings)
         except BaseException as exc:
             self._restore(start)
-            self._busy = False
-            self.update_state(HardwareObjectState.READY)
-            status = {"motors": start, "method": METHOD, "valid": False, "error": str(exc)}
-            self.emit("centringFailed", (METHOD, status))
-            if isinstance(exc, CentringError):
-                user_log.error("Murko centring failed: %s", exc)
+            self._set_idle()
+            error = self._as_centring_error(exc)
+            reason = str(error) if error is not None else "cancelled"
+            self.emit("centringFailed", (METHOD, {"motors": start, "method": METHOD, "valid": False, "error": reason}))
+            user_log.error("Murko centring failed: %s", reason)
+            if error is None or error is exc:
                 raise
-            if isinstance(exc, (MurkoError, RuntimeError, ValueError)):
-                user_log.error("Murko centring failed: %s", exc)
-                raise CentringError(f"Murko centring failed, motors put back: {exc}") from exc
-            raise
-        self.last_result = result
-        self._busy = False
-        self.update_state(HardwareObjectState.READY)
+            raise error from exc
+        try:
+            if settings.store_3d:
+                t0 = time.monotonic()
+                try:
+                    result.files = self.store(result, output_dir=output_dir, prefix=prefix, settings=settings)
+                except Exception as exc:  # the centring itself succeeded: keep it, report the files
+                    log.exception("Murko centring: could not store the 3D files")
+                    user_log.warning("Murko centring: the 3D files were not written (%s)", exc)
+                result.timings_s["store"] = time.monotonic() - t0
+        finally:
+            self.last_result = result
+            self._set_idle()
         self.emit("centringSuccessful", (METHOD, result.status()))
         user_log.info(
             "Murko centring done (fit RMS %.1f um, %d round(s))", result.rms_mm * 1000.0, len(result.rounds)
         )
-        if settings.store_3d:
-            t0 = time.monotonic()
-            try:
-                result.files = self.store(result, output_dir=output_dir, prefix=prefix, settings=settings)
-            except Exception as exc:  # the centring itself succeeded: keep it, report the files
-                log.exception("Murko centring: could not store the 3D files")
-                user_log.warning("Murko centring: the 3D files were not written (%s)", exc)
-            result.timings_s["store"] = time.monotonic() - t0
-            self.emit("murkoFilesWritten", (dict(result.files),))
         return result
+
+    def _set_idle(self) -> None:
+        self._busy = False
+        self.update_state(HardwareObjectState.READY)
+
+    def _as_centring_error(self, exc: BaseException) -> CentringError | None:
+        """The error to raise for ``exc`` (None: not an error, e.g. the greenlet was killed)."""
+        if isinstance(exc, CentringError):
+            return exc
+        if isinstance(exc, MurkoError):
+            return CentringError(f"Murko server {self.server_address} failed, motors put back: {exc}")
+        if isinstance(exc, (RuntimeError, ValueError, OSError)):
+            return CentringError(f"Murko centring failed, motors put back: {exc}")
+        if isinstance(exc, Exception):
+            log.error("Murko centring: unexpected error", exc_info=exc)
+            return CentringError(f"Murko centring failed ({type(exc).__name__}), motors put back: {exc}")
+        return None
 
     def _settings(self, overrides: dict[str, Any]):
         if not overrides:

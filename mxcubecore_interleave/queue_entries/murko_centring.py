@@ -9,8 +9,8 @@ processing directory, and leaves the result on the queue model:
   attribute ``murko_files``);
 * ``model.murko_files``: ``{"h5": …, "ply": …, "png": …}``; ``model.murko_summary``: fit RMS,
   rounds, positions;
-* every later ``DataCollection`` of the same task group that has no centred position yet gets
-  this one, so "Murko centring, then collect" works as one group.
+* every later collection of the same sample that has no centred position yet gets this one,
+  so "Murko centring, then collect" runs unattended.
 """
 
 from __future__ import annotations
@@ -148,15 +148,10 @@ class MurkoCentringQueueEntry(BaseQueueEntry):
         user_log.info("Murko centring: %s", ", ".join(f"{k} {v}" for k, v in result.files.items()) or "no files")
 
     def _hand_on(self, cpos: qmo.CentredPosition) -> None:
-        """Give the centred position to later collections of the same group that have none."""
-        model = self.get_data_model()
-        parent = model.get_parent()
-        if parent is None:
-            return
-        siblings = parent.get_children()
-        for node in siblings[siblings.index(model) + 1 :]:
+        """Give the centred position to the sample's later collections that have none."""
+        for node in _later_nodes_of_sample(self.get_data_model()):
             acquisitions = getattr(node, "acquisitions", None)
-            if not acquisitions:
+            if not acquisitions or isinstance(node, MurkoCentringQueueModel):
                 continue
             params = acquisitions[0].acquisition_parameters
             current = getattr(params, "centred_position", None)
@@ -165,6 +160,24 @@ class MurkoCentringQueueEntry(BaseQueueEntry):
 
     def get_type_str(self) -> str:
         return "Murko centring"
+
+
+def _later_nodes_of_sample(model: qmo.TaskNode) -> list[qmo.TaskNode]:
+    """The nodes after ``model`` under its sample (its own task group and the later ones)."""
+    root = model.get_parent()
+    while root is not None and not isinstance(root, qmo.Sample) and root.get_parent() is not None:
+        root = root.get_parent()
+    if root is None:
+        return []
+    order: list[qmo.TaskNode] = []
+
+    def walk(node: qmo.TaskNode) -> None:
+        for child in node.get_children():
+            order.append(child)
+            walk(child)
+
+    walk(root)
+    return order[order.index(model) + 1 :] if model in order else []
 
 
 def register(entry_cls: type[BaseQueueEntry] = MurkoCentringQueueEntry) -> None:
