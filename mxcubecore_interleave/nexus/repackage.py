@@ -1,0 +1,170 @@
+"""Write every sweep master of a collection, atomically, after validating everything.
+
+Order of work: validate all inputs (nothing written yet) → for each sweep write a temporary file
+next to the target, validate it, compare it with an existing master (identical: keep the old one
+untouched), rename it into place, validate the result again → save the acquisition record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import h5py
+
+from ..atomic import atomic_output
+from ..errors import RepackageError
+from ..paths import check_name, check_subdir, inside
+from ..record import AcquisitionRecord, DataFileRecord
+from .digest import semantic_digest
+from .model import Collection, Sweep
+from .plan import Stage, collection_from_record
+from .sweep_master import build_sweep_master, record_json_for_masters, rel, sweep_master_name
+from .validate import LayoutPolicy, choose_layout, validate_inputs, validate_master
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepMasterResult:
+    sweep: str
+    master: Path
+    layout: str
+    n_frames: int
+    status: str  # "written", "replaced", "unchanged"
+
+
+@dataclass
+class RepackageResult:
+    masters: list[SweepMasterResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    record: Path | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [m.master for m in self.masters]
+
+
+class _Unchanged(Exception):
+    """The new master is semantically identical to the existing one: keep the old file."""
+
+
+def is_sweep_master(path: Path) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return "/entry/acquisition_order" in f
+    except OSError:
+        return False
+
+
+def plan_targets(collection: Collection, out_dir: Path, policy: LayoutPolicy) -> list[tuple[Sweep, Path, str, str | None]]:
+    """(sweep, target, layout, warning) for every sweep; refuses names that would hit detector files."""
+    check_name(collection.prefix, "prefix")
+    sources = {p.resolve() for p in collection.source_masters}
+    sources |= {w.source_master.resolve() for w in collection.wedges if w.source_master}
+    data = {s.file.path.resolve() for sw in collection.sweeps for s in sw.segments()}
+    out: list[tuple[Sweep, Path, str, str | None]] = []
+    for sweep in collection.sweeps:
+        check_name(sweep.id, "sweep id")
+        target = out_dir / sweep_master_name(collection.prefix, sweep.id)
+        if target.resolve() in sources or target.resolve() in data:
+            raise RepackageError(f"the sweep master {target} would replace a detector file; choose another prefix "
+                                 "or output directory")
+        if target.exists() and not is_sweep_master(target):
+            raise RepackageError(f"{target} exists and is not a sweep master; refusing to overwrite it")
+        layout, warning = choose_layout(sweep, policy)
+        out.append((sweep, target, layout, warning))
+    return out
+
+
+def _write_one(sweep: Sweep, target: Path, layout: str, collection: Collection, record_json: str,
+               record_path: Path | None, created: str, read_frames: bool) -> str:
+    existed = target.exists()
+    try:
+        with atomic_output(target) as tmp:
+            with h5py.File(tmp, "w") as f:
+                build_sweep_master(f, sweep, collection, layout, target.parent, record_json, record_path, created)
+            validate_master(tmp, sweep, read_frames=read_frames)
+            if existed and semantic_digest(tmp) == semantic_digest(target):
+                raise _Unchanged
+    except _Unchanged:
+        log.info("%s is unchanged", target)
+        return "unchanged"
+    validate_master(target, sweep, read_frames=read_frames, use_nxmx=False)
+    if existed:
+        log.warning("replaced %s by a semantically different sweep master", target)
+        return "replaced"
+    return "written"
+
+
+def _fill_record(rec: AcquisitionRecord, collection: Collection, targets, base: Path) -> None:
+    """What the masters add to the record: each sweep's master and layout; data files if absent."""
+    for sweep, target, layout, _w in targets:
+        s = rec.sweep(sweep.id)
+        s.master = rel(target, base)
+        s.layout = layout  # type: ignore[assignment]
+    if collection.stage == "after":
+        if not rec.data_files:
+            for w in collection.wedges:
+                g = w.first_global
+                for seg in w.segments:
+                    rec.data_files.append(DataFileRecord(file=rel(seg.file.path, base), first_global=g, n=seg.count,
+                                                         dataset=seg.file.dataset))
+                    g += seg.count
+        if not rec.source_masters:
+            rec.source_masters = [rel(w.source_master, base) for w in collection.wedges if w.source_master]
+
+
+def write_collection(
+    record_path: Path,
+    rec: AcquisitionRecord,
+    collection: Collection,
+    *,
+    output_subdir: str = "",
+    layout: LayoutPolicy = "auto",
+    save_record: bool = True,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> RepackageResult:
+    base = collection.base_dir
+    out_dir = inside(base, check_subdir(output_subdir, "output sub-directory")) if output_subdir else base
+    after = collection.stage == "after"
+    result = RepackageResult(warnings=validate_inputs(collection, check_files=after))
+    targets = plan_targets(collection, out_dir, layout)
+    result.warnings += [w for *_x, w in targets if w]
+    _fill_record(rec, collection, targets, base)
+    record_json = record_json_for_masters(rec.to_json_dict())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, (sweep, target, lay, _w) in enumerate(targets):
+        if progress:
+            progress(i, len(targets), sweep.id)
+        status = _write_one(sweep, target, lay, collection, record_json, record_path, rec.created, after)
+        result.masters.append(SweepMasterResult(sweep.id, target, lay, sweep.n_frames, status))
+    if progress:
+        progress(len(targets), len(targets), "")
+    for w in result.warnings:
+        log.warning("%s", w)
+    if save_record:
+        rec.save(record_path)
+        result.record = record_path
+    return result
+
+
+def repackage_record(
+    record_path: str | os.PathLike[str],
+    stage: Stage = "after",
+    *,
+    output_subdir: str = "",
+    layout: LayoutPolicy = "auto",
+    template: Path | None = None,
+    images_per_file: int | None = None,
+    save_record: bool = True,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> RepackageResult:
+    """The sweep masters of one acquisition record; records each sweep's master and layout in it."""
+    record_path = Path(record_path)
+    rec, coll = collection_from_record(record_path, stage, template=template, images_per_file=images_per_file)
+    return write_collection(record_path, rec, coll, output_subdir=output_subdir, layout=layout,
+                            save_record=save_record, progress=progress)

@@ -1,0 +1,257 @@
+"""Write one sweep master (NXmx reference §4): one function per NeXus part.
+
+The original detector master is the template: ``/entry/*`` except ``/entry/data`` is copied with
+``Group.copy`` (links stay links, the pixel mask stays contiguous), then only what differs per sweep
+is rewritten: ``/entry/data``, omega, wavelength, ``nimages``/``ntrigger``, times, and the
+acquisition order. No pixel is copied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import RepackageError
+from ..h5ascii import ascii_attr, ascii_dataset, nx_group, read_str
+from .model import Collection, Segment, Sweep
+
+HC_KEV_A = 12.398419843320026
+SCHEMA = "mxcube-interleaved/1"
+PER_FRAME_GROUPS = ("/entry/sample/transformations", "/entry/sample/goniometer")
+
+
+def sweep_master_name(prefix: str, sweep_id: str) -> str:
+    return f"{prefix}_{sweep_id}_master.h5"
+
+
+def rel(path: Path, start: Path) -> str:
+    return os.path.relpath(path, start)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _replace(group: h5py.Group, name: str, data, dtype=None) -> h5py.Dataset:
+    """Replace a dataset by new values, keeping its attributes (units, vector, depends_on…)."""
+    attrs: list[tuple[str, object, h5py.h5t.TypeID]] = []
+    if name in group:
+        old = group[name]
+        dtype = dtype or old.dtype
+        for k in old.attrs:
+            attrs.append((k, old.attrs[k], old.attrs.get_id(k).get_type()))
+        del group[name]
+    ds = group.create_dataset(name, data=np.asarray(data, dtype=dtype))
+    for k, v, tid in attrs:
+        if isinstance(tid, h5py.h5t.TypeStringID) and not tid.is_variable_str():
+            ascii_attr(ds, k, read_str(v))
+        else:
+            ds.attrs[k] = v
+    return ds
+
+
+def _set_string(group: h5py.Group, name: str, value: str) -> None:
+    if name in group:
+        del group[name]
+    ascii_dataset(group, name, value)
+
+
+# -- parts --------------------------------------------------------------------------------------
+def copy_template(template: Path, f: h5py.File) -> int:
+    """Copy the template's header; returns its frame count (the length of its per-frame axes)."""
+    try:
+        src = h5py.File(template, "r")
+    except OSError as exc:
+        raise RepackageError(f"cannot read the template master {template}: {exc}") from exc
+    with src:
+        if "entry" not in src:
+            raise RepackageError(f"template master {template} has no /entry")
+        for k, v in src.attrs.items():
+            f.attrs[k] = v
+        entry = f.create_group("entry")
+        for k in src["entry"].attrs:
+            tid = src["entry"].attrs.get_id(k).get_type()
+            if isinstance(tid, h5py.h5t.TypeStringID) and not tid.is_variable_str():
+                ascii_attr(entry, k, read_str(src["entry"].attrs[k]))
+            else:
+                entry.attrs[k] = src["entry"].attrs[k]
+        for name in src["entry"]:
+            if name in ("data", "acquisition_order", "notes"):
+                continue
+            link = src["entry"].get(name, getlink=True)
+            if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+                entry[name] = link
+            else:
+                src.copy(src["entry"][name], entry, name=name)
+        omega = src.get("/entry/sample/transformations/omega")
+        if omega is None:
+            omega = src.get("/entry/sample/goniometer/omega")
+        n = int(np.atleast_1d(omega[()]).size) if omega is not None else 0
+    if "acquisition_status" in entry.attrs:  # the template wedge's own status, not the sweep's
+        del entry.attrs["acquisition_status"]
+    return n
+
+
+def write_nxdata_links(entry: h5py.Group, sweep: Sweep, master_dir: Path) -> h5py.Group:
+    """Layout L: data_000001..K, one external link per whole data file, in sweep order."""
+    data = nx_group(entry, "data", "NXdata")
+    for i, seg in enumerate(sweep.segments()):
+        data[f"data_{i + 1:06d}"] = h5py.ExternalLink(rel(seg.file.path, master_dir), seg.file.dataset)
+    return data
+
+
+def _merged_runs(segments: list[Segment]) -> list[Segment]:
+    out: list[Segment] = []
+    for s in segments:
+        if out and out[-1].file == s.file and out[-1].start + out[-1].count == s.start:
+            out[-1] = Segment(s.file, out[-1].start, out[-1].count + s.count)
+        else:
+            out.append(s)
+    return out
+
+
+def write_nxdata_vds(entry: h5py.Group, sweep: Sweep, master_dir: Path) -> h5py.Group:
+    """Layout V: one virtual dataset data_000001 over relative sources, nothing else in NXdata."""
+    data = nx_group(entry, "data", "NXdata")
+    ny, nx = sweep.frame_shape
+    nP = sweep.n_frames
+    layout = h5py.VirtualLayout(shape=(nP, ny, nx), dtype=sweep.dtype)
+    k = 0
+    for seg in _merged_runs(sweep.segments()):
+        # an explicit relative name and shape, never VirtualSource(dataset): that would record
+        # whatever (absolute) path the dataset was opened with (NXmx reference §4)
+        src = h5py.VirtualSource(rel(seg.file.path, master_dir), seg.file.dataset,
+                                 shape=(seg.file.n, ny, nx), dtype=sweep.dtype)
+        layout[k:k + seg.count] = src[seg.start:seg.start + seg.count]
+        k += seg.count
+    fill = np.iinfo(sweep.dtype).max if sweep.dtype.kind in "ui" else np.nan
+    ds = data.create_virtual_dataset("data_000001", layout, fillvalue=fill)
+    ds.attrs.create("image_nr_low", 1, dtype=np.uint64)
+    ds.attrs.create("image_nr_high", nP, dtype=np.uint64)
+    ascii_attr(data, "signal", "data_000001")
+    return data
+
+
+def write_detector_specific(entry: h5py.Group, sweep: Sweep) -> None:
+    """nimages = frames of the sweep, ntrigger = 1 (Neggia multiplies them, eiger2cbf reads nimages)."""
+    ds = entry.require_group("instrument/detector/detectorSpecific")
+    _replace(ds, "nimages", sweep.n_frames, dtype=ds["nimages"].dtype if "nimages" in ds else np.uint32)
+    _replace(ds, "ntrigger", 1, dtype=ds["ntrigger"].dtype if "ntrigger" in ds else np.uint32)
+    if "nimages_planned" in ds:
+        _replace(ds, "nimages_planned", sweep.n_frames)
+    if sweep.energy_keV and "photon_energy" in ds:
+        _replace(ds, "photon_energy", sweep.energy_keV * 1000.0)
+
+
+def write_goniometer(entry: h5py.Group, sweep: Sweep, n_template: int) -> None:
+    """Per-frame omega of this sweep (NXmx and DECTRIS legacy); other axes stretched to nP."""
+    nP, inc = sweep.n_frames, sweep.omega_increment
+    omega = sweep.omega()
+    f = entry.file
+    for gpath in PER_FRAME_GROUPS:
+        g = f.get(gpath)
+        if not isinstance(g, h5py.Group):
+            continue
+        for name in list(g):
+            obj = g.get(name)
+            if not isinstance(obj, h5py.Dataset):
+                continue
+            if name == "omega":
+                _replace(g, name, omega, dtype=np.float64 if obj.dtype.itemsize >= 8 else obj.dtype)
+            elif name == "omega_end":
+                _replace(g, name, omega + inc, dtype=np.float64 if obj.dtype.itemsize >= 8 else obj.dtype)
+            elif name in ("omega_increment_set", "omega_range_average"):
+                _replace(g, name, inc)
+            elif name == "omega_range_total":
+                _replace(g, name, inc * nP)
+            elif obj.ndim == 1 and obj.shape[0] == n_template and n_template > 0:
+                values = obj[()]
+                if np.ptp(values) > 1e-9:
+                    raise RepackageError(f"{gpath}/{name} changes during the template series; only omega scans "
+                                         "are supported")
+                _replace(g, name, np.full(nP, values[0], dtype=obj.dtype))
+    tr = f.get("/entry/sample/transformations")
+    if isinstance(tr, h5py.Group) and "omega" in tr:
+        if "omega_end" not in tr:
+            end = tr.create_dataset("omega_end", data=omega + inc)
+            ascii_attr(end, "units", "deg")
+        if "omega_increment_set" not in tr:
+            s = tr.create_dataset("omega_increment_set", data=np.float64(inc))
+            ascii_attr(s, "units", "deg")
+
+
+def write_beam(entry: h5py.Group, sweep: Sweep) -> None:
+    beam = entry.get("instrument/beam")
+    if beam is None:
+        beam = nx_group(entry.require_group("instrument"), "beam", "NXbeam")
+    ds = _replace(beam, "incident_wavelength", sweep.wavelength_A, dtype=np.float64)
+    ascii_attr(ds, "units", "angstrom")
+
+
+def write_times(entry: h5py.Group, sweep: Sweep, fallback: str) -> None:
+    """Start and end from the sweep's chronologically first and last wedge."""
+    by_time = sorted(sweep.wedges, key=lambda w: w.order)
+    start = by_time[0].start_time or fallback
+    end = by_time[-1].end_time or start
+    _set_string(entry, "start_time", start)
+    _set_string(entry, "end_time", end)
+    _set_string(entry, "end_time_estimated", end)
+    ds = entry.get("instrument/detector/detectorSpecific")
+    if isinstance(ds, h5py.Group) and "data_collection_date" in ds:
+        _set_string(ds, "data_collection_date", start)
+
+
+def write_acquisition_order(entry: h5py.Group, sweep: Sweep, collection: Collection, master_dir: Path,
+                            record_path: Path | None) -> None:
+    """/entry/acquisition_order (NXcollection): where every frame of this sweep sits in time."""
+    g = nx_group(entry, "acquisition_order", "NXcollection")
+    ascii_dataset(g, "schema", SCHEMA)
+    ascii_dataset(g, "acquisition_id", collection.acquisition_id)
+    ascii_dataset(g, "sweep_id", sweep.id)
+    g.create_dataset("sweep_index", data=np.int32(sweep.index))
+    gin = np.concatenate([np.arange(w.first_global, w.first_global + w.n, dtype=np.int64) for w in sweep.wedges])
+    wix = np.concatenate([np.full(w.n, w.order, dtype=np.int32) for w in sweep.wedges])
+    g.create_dataset("global_image_number", data=gin)
+    g.create_dataset("wedge_index", data=wix)
+    masters = [rel(w.source_master, master_dir) if w.source_master else "" for w in sweep.wedges]
+    width = max(1, *(len(m) for m in masters))
+    g.create_dataset("source_master", data=np.array([m.encode() for m in masters], dtype=f"S{width}"))
+    g.create_dataset("wedge_first_frame", data=np.array([w.sweep_first_frame for w in sweep.wedges], dtype=np.int32))
+    if record_path is not None:
+        ascii_dataset(g, "record", rel(record_path, master_dir))
+
+
+def write_notes(entry: h5py.Group, record_json: str) -> None:
+    """/entry/notes (NXnote): the whole acquisition record, for every sweep."""
+    g = nx_group(entry, "notes", "NXnote")
+    ascii_dataset(g, "type", "application/json")
+    ascii_dataset(g, "description", f"acquisition record ({SCHEMA}): every sweep and wedge in acquisition order")
+    ascii_dataset(g, "data", record_json)
+
+
+def build_sweep_master(f: h5py.File, sweep: Sweep, collection: Collection, layout: str, master_dir: Path,
+                       record_json: str, record_path: Path | None, created: str) -> None:
+    """Fill an empty, open HDF5 file with the sweep master."""
+    if sweep.template is None:
+        raise RepackageError(f"sweep {sweep.id} has no template master")
+    n_template = copy_template(sweep.template, f)
+    entry = f["entry"]
+    if layout == "L":
+        write_nxdata_links(entry, sweep, master_dir)
+    else:
+        write_nxdata_vds(entry, sweep, master_dir)
+    ascii_attr(f, "default", "entry")
+    ascii_attr(entry, "default", "data")
+    write_detector_specific(entry, sweep)
+    write_goniometer(entry, sweep, n_template)
+    write_beam(entry, sweep)
+    write_times(entry, sweep, created)
+    write_acquisition_order(entry, sweep, collection, master_dir, record_path)
+    write_notes(entry, record_json)
+
+
+def record_json_for_masters(record_dict: dict) -> str:
+    """The record as embedded in masters: without the ``updated`` stamp, so re-runs are identical."""
+    d = {k: v for k, v in record_dict.items() if k != "updated"}
+    return json.dumps(d, sort_keys=False, separators=(",", ":"), ensure_ascii=True, allow_nan=False)

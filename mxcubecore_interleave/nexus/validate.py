@@ -1,0 +1,236 @@
+"""The checks of NXmx reference §6: on the inputs before writing, on the master after writing.
+
+Every failure is a ``RepackageError`` naming the file and the frame; nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Literal
+
+import h5py
+import hdf5plugin  # noqa: F401
+import numpy as np
+
+from ..errors import RepackageError
+from .model import Collection, Segment, Sweep
+
+log = logging.getLogger(__name__)
+
+Layout = Literal["L", "V"]
+LayoutPolicy = Literal["auto", "L", "V"]
+# readers that cannot read layout V (NXmx reference §1, §3)
+VDS_BLIND_READERS = "Neggia (XDS plugin) and eiger2cbf/H5ToXds"
+
+
+def _tol(inc: float) -> float:
+    return 1e-6 * abs(inc)
+
+
+def links_possible(sweep: Sweep) -> str | None:
+    """None if layout L fits the sweep, else the reason it does not."""
+    segs = sweep.segments()
+    for s in segs:
+        if not s.whole_file:
+            return (f"wedge frames {s.start + 1}..{s.start + s.count} of {s.file.path.name} are not a whole "
+                    "data file")
+    sizes = [s.count for s in segs]
+    if any(n != sizes[0] for n in sizes[:-1]) or sizes[-1] > sizes[0]:
+        return f"data files of sweep {sweep.id} hold {sizes} frames; links need equal blocks (a shorter last one is fine)"
+    return None
+
+
+def choose_layout(sweep: Sweep, policy: LayoutPolicy = "auto") -> tuple[Layout, str | None]:
+    """(layout, warning). Policy "L" refuses what links cannot express."""
+    reason = links_possible(sweep)
+    if policy == "V":
+        return "V", f"sweep {sweep.id}: layout V (virtual dataset) by configuration; {VDS_BLIND_READERS} cannot read it"
+    if reason is None:
+        return "L", None
+    if policy == "L":
+        raise RepackageError(f"sweep {sweep.id} cannot be written as links only: {reason}. Set nimages_per_file "
+                             "to the wedge size, or allow layout V")
+    return "V", (f"sweep {sweep.id} is written as a virtual dataset ({reason}); {VDS_BLIND_READERS} cannot read "
+                 "it: use durin, DIALS or xia2")
+
+
+def validate_inputs(collection: Collection, *, check_files: bool = True) -> list[str]:
+    """§6 inputs: one sweep per wedge, disjoint global numbers, omega continuity, one wavelength,
+    one dtype and frame shape. Returns warnings (unusual compression)."""
+    warnings: list[str] = []
+    seen: dict[int, str] = {}
+    for w in collection.wedges:
+        key = (w.order)
+        if key in seen:
+            raise RepackageError(f"wedge {w.order} belongs to sweeps {seen[key]} and {w.sweep}")
+        seen[key] = w.sweep
+    ranges = sorted((w.first_global, w.first_global + w.n - 1, w) for w in collection.wedges)
+    for (a0, a1, wa), (b0, _b1, wb) in zip(ranges, ranges[1:]):
+        if b0 <= a1:
+            raise RepackageError(f"global images {b0}..{a1} belong to both {wa.label} and {wb.label}")
+    ref_shape = ref_dtype = None
+    for sweep in collection.sweeps:
+        inc = sweep.omega_increment
+        if inc == 0:
+            raise RepackageError(f"sweep {sweep.id} has an omega increment of 0: not a rotation sweep")
+        frame = 1
+        prev = None
+        for w in sweep.wedges:
+            if abs(w.omega_increment - inc) > _tol(inc):
+                raise RepackageError(f"sweep {sweep.id}: {w.label} steps omega by {w.omega_increment}°, the sweep by "
+                                     f"{inc}°")
+            if abs(w.wavelength_A - sweep.wavelength_A) > 1e-5 * sweep.wavelength_A:
+                raise RepackageError(f"sweep {sweep.id}: {w.label} was collected at {w.wavelength_A:.5f} Å, the sweep "
+                                     f"at {sweep.wavelength_A:.5f} Å (frame {frame}); one wavelength per sweep")
+            if prev is not None:
+                expected = prev.omega_end
+                if abs(w.omega_start - expected) > _tol(inc):
+                    kind = "gap" if (w.omega_start - expected) * np.sign(inc) > 0 else "overlap"
+                    raise RepackageError(
+                        f"sweep {sweep.id}: omega {kind} between frame {frame - 1} ({prev.label}, ends at "
+                        f"{expected:.6g}°) and frame {frame} ({w.label}, starts at {w.omega_start:.6g}°)"
+                    )
+            if sum(s.count for s in w.segments) != w.n:
+                raise RepackageError(f"{w.label}: its data files give {sum(s.count for s in w.segments)} frames, "
+                                     f"the wedge {w.n}")
+            frame += w.n
+            prev = w
+        if ref_shape is None:
+            ref_shape, ref_dtype = sweep.frame_shape, sweep.dtype
+        elif (sweep.frame_shape, sweep.dtype) != (ref_shape, ref_dtype):
+            raise RepackageError(f"sweep {sweep.id} has {sweep.dtype} frames of {sweep.frame_shape}, sweep "
+                                 f"{collection.sweeps[0].id} {ref_dtype} frames of {ref_shape}")
+    if check_files:
+        from .series import open_data_file
+
+        for sweep in collection.sweeps:
+            for seg in sweep.segments():
+                n, shape, dtype, filters = open_data_file(seg.file.path, seg.file.dataset, what=f"sweep {sweep.id}")
+                if n < seg.start + seg.count:
+                    raise RepackageError(f"{seg.file.path} holds {n} frames; sweep {sweep.id} needs frame "
+                                         f"{seg.start + seg.count} of it (truncated file?)")
+                if (shape, np.dtype(dtype)) != (sweep.frame_shape, sweep.dtype):
+                    raise RepackageError(f"{seg.file.path} holds {dtype} frames of {shape}; sweep {sweep.id} expects "
+                                         f"{sweep.dtype} frames of {sweep.frame_shape}")
+                odd = filters - {32008, 32004}
+                if odd:
+                    warnings.append(f"{seg.file.path.name} uses HDF5 filter(s) {sorted(odd)}: Neggia and durin "
+                                    "read only bitshuffle/LZ4 (32008) and LZ4 (32004)")
+    return warnings
+
+
+# -- output ------------------------------------------------------------------------------------
+def _check_ascii_nx_class(f: h5py.File, path: Path) -> tuple[list[str], list[str]]:
+    nxdata, nxdet = [], []
+
+    def visit(name: str, obj) -> None:
+        if "NX_class" not in obj.attrs:
+            return
+        tid = obj.attrs.get_id("NX_class").get_type()
+        if not isinstance(tid, h5py.h5t.TypeStringID) or tid.is_variable_str() or tid.get_cset() != h5py.h5t.CSET_ASCII:
+            raise RepackageError(f"{path}: NX_class of /{name} is not a fixed-length ASCII string (durin refuses it)")
+        cls = obj.attrs["NX_class"]
+        cls = cls.decode() if isinstance(cls, bytes) else str(cls)
+        if cls == "NXdata":
+            nxdata.append(name)
+        elif cls == "NXdetector":
+            nxdet.append(name)
+
+    f.visititems(visit)
+    return nxdata, nxdet
+
+
+def _direct_frame(seg: Segment, k: int) -> np.ndarray:
+    with h5py.File(seg.file.path, "r") as f:
+        return f[seg.file.dataset][seg.start + k]
+
+
+def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_nxmx: bool = True) -> None:
+    """§6 outputs, on a written (possibly still temporary) master file."""
+    name = path.name
+    shown = path if path.name.endswith("_master.h5") else path.parent / "<new master>"
+    if not sweep.wedges:
+        raise RepackageError(f"{shown}: sweep {sweep.id} has no wedges")
+    nP = sweep.n_frames
+    with h5py.File(path, "r") as f:
+        data = f["/entry/data"]
+        keys = sorted(data.keys())
+        if any(not k.startswith("data_") for k in keys if k.startswith("data")):
+            raise RepackageError(f"{shown}: /entry/data holds {keys}; only data_NNNNNN names are allowed")
+        base = path.parent
+        sources: list[str] = []
+        total = 0
+        for k in keys:
+            link = data.get(k, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                sources.append(link.filename)
+                if not (base / link.filename).exists():
+                    raise RepackageError(f"{shown}: {k} points to {link.filename}, which does not exist")
+            else:
+                ds = data[k]
+                if ds.is_virtual:
+                    for vs in ds.virtual_sources():
+                        sources.append(vs.file_name)
+                        if not (base / vs.file_name).exists():
+                            raise RepackageError(f"{shown}: {k} maps frames from {vs.file_name}, which does not exist "
+                                                 "(a virtual dataset would return fill values)")
+            total += data[k].shape[0]
+        for s in sources:
+            if os.path.isabs(s) or s in ("", "."):
+                raise RepackageError(f"{shown}: source path {s!r} is not a relative file name")
+        omega = f["/entry/sample/transformations/omega"][()]
+        ds = "/entry/instrument/detector/detectorSpecific"
+        nimages = int(f[f"{ds}/nimages"][()]) * int(f[f"{ds}/ntrigger"][()])
+        if not (len(omega) == nP == total == nimages):
+            raise RepackageError(f"{shown}: frame counts disagree: omega {len(omega)}, data {total}, "
+                                 f"nimages*ntrigger {nimages}, sweep {nP}")
+        d = np.diff(omega)
+        inc = sweep.omega_increment
+        if len(d) and np.any(np.abs(d - inc) > _tol(inc)):
+            k = int(np.argmax(np.abs(d - inc) > _tol(inc)))
+            raise RepackageError(f"{shown}: omega steps {d[k]}° between frames {k + 1} and {k + 2}, expected {inc}°")
+        nxdata, nxdet = _check_ascii_nx_class(f, shown)
+        if len(nxdata) != 1 or len(nxdet) != 1:
+            raise RepackageError(f"{shown}: needs exactly one NXdata and one NXdetector, has {nxdata} and {nxdet}")
+        if read_frames:
+            for w in sweep.wedges:
+                k0 = w.sweep_first_frame - 1
+                for k, (seg, j) in ((k0, (w.segments[0], 0)), (k0 + w.n - 1, (w.segments[-1], w.segments[-1].count - 1))):
+                    via = _read_through(data, keys, k)
+                    direct = _direct_frame(seg, j)
+                    if via.shape != direct.shape or not np.array_equal(via, direct):
+                        raise RepackageError(f"{shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
+                                             f"from frame {seg.start + j + 1} of {seg.file.path.name}")
+    if use_nxmx:
+        _check_nxmx(path, shown, sweep)
+
+
+def _read_through(data: h5py.Group, keys: list[str], k: int) -> np.ndarray:
+    """Frame k (0-based) the way dxtbx's EigerFilewriter reader finds it: data_NNNNNN in order."""
+    for key in keys:
+        n = data[key].shape[0]
+        if k < n:
+            return data[key][k]
+        k -= n
+    raise IndexError(k)
+
+
+def _check_nxmx(path: Path, shown: Path, sweep: Sweep) -> None:
+    try:
+        import nxmx
+    except ImportError:  # pragma: no cover - nxmx is a test dependency
+        return
+    with h5py.File(path, "r") as f:
+        try:
+            entries = nxmx.NXmx(f).entries
+        except Exception as exc:  # noqa: BLE001 - any parse failure is a refusal
+            raise RepackageError(f"{shown}: the nxmx reader cannot parse it: {exc}") from exc
+        if "definition" in f["/entry"] and not entries:
+            raise RepackageError(f"{shown}: nxmx finds no NXmx entry")
+        if entries:
+            e = entries[0]
+            wl = float(np.asarray(e.instruments[0].beams[0].incident_wavelength).ravel()[0])
+            if abs(wl - sweep.wavelength_A) > 1e-5 * sweep.wavelength_A:
+                raise RepackageError(f"{shown}: nxmx reads wavelength {wl} Å, expected {sweep.wavelength_A}")
