@@ -24,6 +24,11 @@ from .series import read_series
 Stage = Literal["before", "after"]
 
 
+def join(base: Path, relative: str) -> Path:
+    """``base/relative`` with ``..`` folded, so it works before ``base`` exists."""
+    return Path(os.path.normpath(base / relative))
+
+
 def segments_for(files: list[DataFile], n: int) -> list[Segment]:
     """The first ``n`` frames of a series made of ``files``."""
     out: list[Segment] = []
@@ -65,9 +70,9 @@ def _planned_files(rec: AcquisitionRecord, w: WedgeRecord, base: Path, images_pe
             raise RepackageError("images_per_file is needed to name planned data files")
         series = w.source_master[: -len("_master.h5")]
         counts = split_counts(w.n, images_per_file)
-        return [DataFile(base / data_name(series, i + 1), c) for i, c in enumerate(counts)]
+        return [DataFile(join(base, data_name(series, i + 1)), c) for i, c in enumerate(counts)]
     if all(n in known for n in names):
-        return [DataFile(base / n, known[n]) for n in names]
+        return [DataFile(join(base, n), known[n]) for n in names]
     if not images_per_file:
         raise RepackageError(f"the record gives no frame counts for the data files of wedge {w.order}; "
                              "images_per_file is needed")
@@ -75,7 +80,7 @@ def _planned_files(rec: AcquisitionRecord, w: WedgeRecord, base: Path, images_pe
     if len(counts) != len(names):
         raise RepackageError(f"wedge {w.order} lists {len(names)} data files, but {w.n} frames at "
                              f"{images_per_file} per file make {len(counts)}")
-    return [DataFile(base / n, c) for n, c in zip(names, counts)]
+    return [DataFile(join(base, n), c) for n, c in zip(names, counts)]
 
 
 def _close(a: float, b: float, scale: float) -> bool:
@@ -99,7 +104,7 @@ def collection_from_record(
         shape = dtype = None
         first_template: Path | None = None
         for w in rec.wedges_of(s.id, collected_only=(stage == "after")):
-            src = base / w.source_master if w.source_master else None
+            src = join(base, w.source_master) if w.source_master else None
             if stage == "before":
                 files = _planned_files(rec, w, base, images_per_file)
                 n = w.n
@@ -112,7 +117,7 @@ def collection_from_record(
                     raise RepackageError(f"{src} holds {info.n} frames but the record says wedge {w.order} "
                                          f"collected {w.n_collected}")
                 if w.data_files:
-                    listed = [(base / d).resolve() for d in w.data_files]
+                    listed = [join(base, d).resolve() for d in w.data_files]
                     stored = [d.path.resolve() for d in info.data_files]
                     if listed != stored:
                         raise RepackageError(f"{src} links {[p.name for p in stored]} but the record lists "
@@ -158,5 +163,5 @@ def collection_from_record(
     if not sweeps:
         raise RepackageError(f"{record_path}: no sweep has {'planned' if stage == 'before' else 'collected'} "
                              "frames; nothing to write")
-    sources = [base / m for m in rec.source_masters]
+    sources = [join(base, m) for m in rec.source_masters]
     return rec, Collection(rec.acquisition_id, rec.prefix, base, sweeps, stage=stage, source_masters=sources)

@@ -168,3 +168,44 @@ def repackage_record(
     rec, coll = collection_from_record(record_path, stage, template=template, images_per_file=images_per_file)
     return write_collection(record_path, rec, coll, output_subdir=output_subdir, layout=layout,
                             save_record=save_record, progress=progress)
+
+
+def repackage_series(
+    paths: list[Path],
+    *,
+    output: Path | None = None,
+    prefix: str | None = None,
+    layout: LayoutPolicy = "auto",
+    explicit: dict[str, list[Path]] | None = None,
+    tolerances=None,
+    dry_run: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[list, RepackageResult | None]:
+    """Existing, separately collected series → sweeps → sweep masters and an acquisition record.
+
+    ``output`` (default: the directory of the first master) receives the masters and the record.
+    Returns the grouping and, unless ``dry_run``, the result.
+    """
+    from .discover import common_prefix, find_masters, group_series, record_from_series
+    from .series import read_series
+
+    masters = find_masters(paths)
+    series = [read_series(m) for m in masters]
+    groups = group_series(series, tol=tolerances, explicit=explicit)
+    if dry_run:
+        return groups, None
+    out_dir = Path(output) if output else masters[0].parent
+    out_dir = out_dir.resolve()
+    prefix = check_name(prefix or common_prefix(series), "prefix")
+    rec = record_from_series(out_dir, groups, prefix)
+    rpath = out_dir / f"{prefix}_acquisition.json"
+    if rpath.exists():
+        try:
+            old = AcquisitionRecord.load(rpath)
+        except Exception as exc:  # noqa: BLE001
+            raise RepackageError(f"{rpath} exists and is not an acquisition record; refusing to replace it") from exc
+        if old.acquisition_id != rec.acquisition_id:
+            raise RepackageError(f"{rpath} holds the record of acquisition {old.acquisition_id}; refusing to replace "
+                                 "it (use another --prefix or --output)")
+    rec_loaded, coll = collection_from_record(rpath, "after", record=rec)
+    return groups, write_collection(rpath, rec_loaded, coll, layout=layout, progress=progress)
