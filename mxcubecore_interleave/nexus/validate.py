@@ -148,7 +148,11 @@ def _direct_frame(seg: Segment, k: int) -> np.ndarray:
 
 
 def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_nxmx: bool = True) -> None:
-    """§6 outputs, on a written (possibly still temporary) master file."""
+    """§6 outputs, on a written (possibly still temporary) master file.
+
+    ``read_frames=False`` (masters written before the data exist): sources may be missing, and
+    no frame is compared; everything else is checked.
+    """
     name = path.name
     shown = path if path.name.endswith("_master.h5") else path.parent / "<new master>"
     if not sweep.wedges:
@@ -162,18 +166,22 @@ def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_n
         base = path.parent
         sources: list[str] = []
         total = 0
-        for k in keys:
+        segs = sweep.segments()
+        for i, k in enumerate(keys):
             link = data.get(k, getlink=True)
             if isinstance(link, h5py.ExternalLink):
                 sources.append(link.filename)
                 if not (base / link.filename).exists():
-                    raise RepackageError(f"{shown}: {k} points to {link.filename}, which does not exist")
+                    if read_frames:
+                        raise RepackageError(f"{shown}: {k} points to {link.filename}, which does not exist")
+                    total += segs[i].count if i < len(segs) else 0  # planned: the file comes later
+                    continue
             else:
                 ds = data[k]
                 if ds.is_virtual:
                     for vs in ds.virtual_sources():
                         sources.append(vs.file_name)
-                        if not (base / vs.file_name).exists():
+                        if read_frames and not (base / vs.file_name).exists():
                             raise RepackageError(f"{shown}: {k} maps frames from {vs.file_name}, which does not exist "
                                                  "(a virtual dataset would return fill values)")
             total += data[k].shape[0]

@@ -1,0 +1,141 @@
+"""MasterFileRepackager: one NXmx sweep master per sweep of an interleaved collection.
+
+A thin adapter over ``mxcubecore_interleave.nexus`` (pure h5py). The interleaved queue entry calls
+``write_sweep_masters(record_path, "before")`` once the acquisition record is planned (masters whose
+links become valid as the wedges are written, so online processing can start early) and
+``write_sweep_masters(record_path, "after")`` at the end (rebuilt and validated from what is on
+disk). Each sweep's ``master`` and ``layout`` are recorded in the acquisition record.
+
+Template metadata for "before", when no detector master exists yet: ``template_master`` if
+configured, otherwise a one-frame probe series written by the simulated Eiger writer with
+``HWR.beamline.detector.get_geometry()`` into a temporary directory (deleted afterwards). A real
+beamline configures ``template_master`` (any master from the same detector).
+
+YAML (``configuration/master_file_repackager.yaml``)::
+
+    class: mxcubecore_interleave.hardware_objects.MasterFileRepackager.MasterFileRepackager
+    configuration:
+      output_subdir: ""        # relative to the record's directory
+      layout: auto             # auto | L | V
+      write_before: true
+      template_master: null    # a detector master to copy the header from ("before" only)
+
+XML: ``<object class="mxcubecore_interleave.hardware_objects.MasterFileRepackager">`` with the
+same keys as elements.
+
+Signals: ``sweepMastersWritten(stage, [paths])``, ``sweepMastersFailed(stage, message)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from mxcubecore import HardwareRepository as HWR
+from mxcubecore.BaseHardwareObjects import ConfiguredObject, HardwareObject
+from pydantic import Field
+
+from mxcubecore_interleave.errors import RepackageError
+from mxcubecore_interleave.nexus import RepackageResult, repackage_record
+from mxcubecore_interleave.paths import check_subdir
+from mxcubecore_interleave.record import AcquisitionRecord
+
+__all__ = ["MasterFileRepackager"]
+
+log = logging.getLogger("HWR")
+user_log = logging.getLogger("user_level_log")
+LAYOUTS = ("auto", "L", "V")
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+class MasterFileRepackager(HardwareObject):
+    class HOConfig(ConfiguredObject.HOConfig):
+        output_subdir: str = ""
+        layout: Literal["auto", "L", "V"] = "auto"
+        write_before: bool = True
+        template_master: str | None = Field(None, description="a detector master whose header 'before' copies")
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.output_subdir = ""
+        self.layout = "auto"
+        self.write_before = True
+        self.template_master: Path | None = None
+        self.last_result: RepackageResult | None = None
+
+    def init(self) -> None:
+        super().init()
+        self.output_subdir = check_subdir(str(self.get_property("output_subdir", "") or ""), "output_subdir")
+        layout = str(self.get_property("layout", "auto") or "auto")
+        if layout not in LAYOUTS:
+            raise ValueError(f"master_file_repackager: layout {layout!r} is not one of {LAYOUTS}")
+        self.layout = layout
+        self.write_before = _bool(self.get_property("write_before", True))
+        tpl = self.get_property("template_master", None)
+        self.template_master = Path(tpl) if tpl not in (None, "", "None") else None
+
+    # -- the interface the interleaved queue entry calls ----------------------------------------
+    def write_sweep_masters(self, record_path: Path, stage: Literal["before", "after"]) -> list[Path]:
+        """Write (or refresh) every sweep master of the record; returns their paths.
+
+        "before" returns [] when ``write_before`` is off. Raises ``RepackageError`` (nothing
+        written, record untouched) when anything does not validate.
+        """
+        if stage not in ("before", "after"):
+            raise ValueError(f"stage must be 'before' or 'after', got {stage!r}")
+        record_path = Path(record_path)
+        if stage == "before" and not self.write_before:
+            return []
+        try:
+            if stage == "before" and self.template_master is None:
+                with tempfile.TemporaryDirectory(prefix=".sweep-template-") as tmp:
+                    template = self._probe_template(record_path, Path(tmp))
+                    result = self._run(record_path, stage, template)
+            else:
+                result = self._run(record_path, stage, self.template_master)
+        except RepackageError as exc:
+            log.error("sweep masters (%s) not written: %s", stage, exc)
+            self.emit("sweepMastersFailed", (stage, str(exc)))
+            raise
+        for w in result.warnings:
+            user_log.warning("%s", w)
+        paths = result.paths
+        self.emit("sweepMastersWritten", (stage, paths))
+        return paths
+
+    # -- internals ------------------------------------------------------------------------------
+    def _images_per_file(self) -> int | None:
+        detector = HWR.beamline.detector if HWR.beamline is not None else None
+        ipf = getattr(detector, "images_per_file", None)
+        return int(ipf) if ipf else None
+
+    def _run(self, record_path: Path, stage: str, template: Path | None) -> RepackageResult:
+        self.last_result = repackage_record(record_path, stage, output_subdir=self.output_subdir,  # type: ignore[arg-type]
+                                            layout=self.layout, template=template,  # type: ignore[arg-type]
+                                            images_per_file=self._images_per_file())
+        return self.last_result
+
+    def _probe_template(self, record_path: Path, tmp: Path) -> Path:
+        """A one-frame master from the beamline's detector: the header the wedges will have."""
+        from mxcubecore_interleave.eiger import SeriesSpec, write_series
+
+        detector = HWR.beamline.detector if HWR.beamline is not None else None
+        if detector is None or not hasattr(detector, "get_geometry"):
+            raise RepackageError("no template master for 'before': configure template_master, or use a detector "
+                                 "that provides get_geometry() (SimulatedEigerDetector)")
+        rec = AcquisitionRecord.load(record_path)
+        s = rec.sweeps[0]
+        spec = SeriesSpec(directory=tmp, series="template", n_images=1, images_per_file=1,
+                          omega_start=s.omega_start, omega_increment=s.omega_increment, wavelength_A=s.wavelength_A,
+                          exposure_time=s.exposure_time or 0.01, detector=detector.get_geometry(),
+                          kappa=s.kappa or 0.0, phi=s.phi or 0.0)
+        result = write_series(spec)
+        assert result.master is not None
+        return result.master
