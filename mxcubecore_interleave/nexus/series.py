@@ -109,6 +109,9 @@ def read_series(master: str | os.PathLike[str]) -> SeriesInfo:
             raise RepackageError(f"{master} links no data_NNNNNN files")
         files: list[DataFile] = []
         shape = dtype = None
+        det = "/entry/instrument/detector/detectorSpecific"
+        nx, ny = _scalar(f, f"{det}/x_pixels_in_detector"), _scalar(f, f"{det}/y_pixels_in_detector")
+        header_shape = (int(ny), int(nx)) if nx and ny else None
         filters: set[int] = set()
         expect = 1
         for k in names:
@@ -120,6 +123,9 @@ def read_series(master: str | os.PathLike[str]) -> SeriesInfo:
                                      "the repackager only follows relative links")
             path = master.parent / link.filename
             n, fshape, fdtype, flt = open_data_file(path, link.path, expect_first=expect, what=f"{master.name}:{k}")
+            if header_shape and fshape != header_shape:
+                raise RepackageError(f"{path} holds {fdtype} frames of {fshape}, but {master.name} describes a "
+                                     f"{header_shape} detector: the file belongs to another detector or series")
             if shape is None:
                 shape, dtype = fshape, fdtype
             elif (fshape, fdtype) != (shape, dtype):
@@ -142,9 +148,14 @@ def read_series(master: str | os.PathLike[str]) -> SeriesInfo:
             inc = float(np.median(np.diff(omega)))
         if inc is None:
             raise RepackageError(f"{master}: cannot tell the omega increment")
-        det = "/entry/instrument/detector/detectorSpecific"
         nimages = _scalar(f, f"{det}/nimages") or 0
         ntrigger = _scalar(f, f"{det}/ntrigger") or 1
+        total = sum(d.n for d in files)
+        if nimages and int(nimages * ntrigger) != total:
+            raise RepackageError(f"{master} describes {int(nimages * ntrigger)} frames, its data files hold {total} "
+                                 "(a truncated, missing or foreign data file?)")
+        if omega.size != total:
+            raise RepackageError(f"{master} has {omega.size} omega angles for {total} frames")
         return SeriesInfo(
             master=master,
             data_files=files,
