@@ -106,16 +106,30 @@ def _fill_record(rec: AcquisitionRecord, collection: Collection, targets, base: 
         s = rec.sweep(sweep.id)
         s.master = rel(target, base)
         s.layout = layout  # type: ignore[assignment]
+    _merge_data_files(rec, collection, base)
+    if collection.stage == "after" and not rec.source_masters:
+        rec.source_masters = [rel(w.source_master, base) for w in collection.wedges if w.source_master]
+
+
+def _merge_data_files(rec: AcquisitionRecord, collection: Collection, base: Path) -> None:
+    """Record every data file the masters point to, with its global numbers and frame count
+    (planned counts before, stored counts after); drop planned files a stopped wedge never wrote."""
+    fresh: dict[str, DataFileRecord] = {}
+    for w in collection.wedges:
+        g = w.first_global
+        for seg in w.segments:
+            name = rel(seg.file.path, base)
+            fresh[name] = DataFileRecord(file=name, dataset=seg.file.dataset, first_global=g,
+                                         n=seg.file.n if collection.stage == "before" else seg.count)
+            g += seg.count
+    stale: set[str] = set()
     if collection.stage == "after":
-        if not rec.data_files:
-            for w in collection.wedges:
-                g = w.first_global
-                for seg in w.segments:
-                    rec.data_files.append(DataFileRecord(file=rel(seg.file.path, base), first_global=g, n=seg.count,
-                                                         dataset=seg.file.dataset))
-                    g += seg.count
-        if not rec.source_masters:
-            rec.source_masters = [rel(w.source_master, base) for w in collection.wedges if w.source_master]
+        orders = {w.order for w in collection.wedges}
+        for w in rec.wedges:
+            if w.order in orders:
+                stale |= {d for d in w.data_files if d not in fresh}
+    kept = [d for d in rec.data_files if d.file not in fresh and d.file not in stale]
+    rec.data_files = sorted(kept + list(fresh.values()), key=lambda d: (d.first_global, d.file))
 
 
 def write_collection(
