@@ -1,0 +1,74 @@
+"""MasterFileRepackager on the mockup beamline: the interface the interleaved queue entry calls."""
+
+from __future__ import annotations
+
+import h5py
+import pytest
+
+from mxcubecore_interleave.eiger import frame_tag
+from mxcubecore_interleave.errors import RepackageError
+from mxcubecore_interleave.record import AcquisitionRecord
+from tests.repackage_helpers import TWO_SWEEPS, interleaved_record
+
+pytestmark = pytest.mark.beamline
+
+
+def _tags(master):
+    with h5py.File(master, "r") as f:
+        data = f["/entry/data"]
+        return [frame_tag(data[k][i]) for k in sorted(data) for i in range(data[k].shape[0])]
+
+
+def test_role_is_loaded_and_configured(beamline):
+    ho = beamline.get_object_by_role("master_file_repackager")
+    assert type(ho).__name__ == "MasterFileRepackager"
+    assert (ho.layout, ho.write_before, ho.output_subdir, ho.template_master) == ("auto", True, "", None)
+
+
+def test_before_then_after(beamline, tmp_path):
+    ho = beamline.get_object_by_role("master_file_repackager")
+    seen = []
+
+    def on_written(stage, paths):
+        seen.append((stage, [p.name for p in paths]))
+
+    ho.connect("sweepMastersWritten", on_written)
+    d = tmp_path / "col"
+    rp = interleaved_record(d, TWO_SWEEPS, images_per_file=4, write=False)
+    before = ho.write_sweep_masters(rp, "before")
+    assert [p.name for p in before] == ["ilv_A_master.h5", "ilv_B_master.h5"]
+    with h5py.File(before[0], "r") as f:  # the header comes from the beamline's detector
+        det = f["/entry/instrument/detector/detectorSpecific"]
+        assert int(det["x_pixels_in_detector"][()]) == beamline.detector.get_geometry().nx
+    rec = AcquisitionRecord.load(rp)
+    assert [(s.master, s.layout) for s in rec.sweeps] == [("ilv_A_master.h5", "L"), ("ilv_B_master.h5", "L")]
+    assert not list(d.glob(".sweep-template-*")) and not list(d.glob(".*.tmp"))
+
+    (d / "ilv_acquisition.json").unlink()  # the collection now writes the wedges (small test frames)
+    interleaved_record(d, TWO_SWEEPS, images_per_file=4)
+    after = ho.write_sweep_masters(d / "ilv_acquisition.json", "after")
+    assert after == before
+    assert _tags(after[1]) == [5, 6, 7, 8, 13, 14, 15, 16]
+    assert seen == [("before", ["ilv_A_master.h5", "ilv_B_master.h5"]), ("after", ["ilv_A_master.h5", "ilv_B_master.h5"])]
+    assert AcquisitionRecord.load(d / "ilv_acquisition.json").sweeps[1].master == "ilv_B_master.h5"
+
+
+def test_write_before_off_and_refusal(beamline, tmp_path):
+    ho = beamline.get_object_by_role("master_file_repackager")
+    rp = interleaved_record(tmp_path / "c", TWO_SWEEPS, images_per_file=4)
+    ho.write_before = False
+    assert ho.write_sweep_masters(rp, "before") == []
+    failures = []
+
+    def on_failed(stage, message):
+        failures.append((stage, message))
+
+    ho.connect("sweepMastersFailed", on_failed)
+    (tmp_path / "c" / "ilv_2_data_000001.h5").unlink()
+    text = rp.read_text()
+    with pytest.raises(RepackageError, match="ilv_2_data_000001.h5 is missing"):
+        ho.write_sweep_masters(rp, "after")
+    assert rp.read_text() == text
+    assert failures and failures[0][0] == "after"
+    with pytest.raises(ValueError):
+        ho.write_sweep_masters(rp, "during")
