@@ -112,13 +112,13 @@ def collection_from_record(
             else:
                 if src is None:
                     raise RepackageError(f"collected wedge {w.order} (sweep {s.id}) has no source_master in the record")
-                info = read_series(src)
+                info = read_series(src, brief=True)
                 if info.n != w.n_collected:
                     raise RepackageError(f"{src} holds {info.n} frames but the record says wedge {w.order} "
                                          f"collected {w.n_collected}")
                 if w.data_files:
-                    listed = [join(base, d).resolve() for d in w.data_files]
-                    stored = [d.path.resolve() for d in info.data_files]
+                    listed = [join(base, d) for d in w.data_files]
+                    stored = [Path(os.path.normpath(d.path)) for d in info.data_files]
                     if listed != stored:
                         raise RepackageError(f"{src} links {[p.name for p in stored]} but the record lists "
                                              f"{[p.name for p in listed]} for wedge {w.order}")

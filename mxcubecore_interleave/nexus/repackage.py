@@ -93,7 +93,7 @@ def _write_one(sweep: Sweep, target: Path, layout: str, collection: Collection, 
     except _Unchanged:
         log.info("%s is unchanged", target)
         return "unchanged"
-    validate_master(target, sweep, read_frames=read_frames, use_nxmx=False)
+    validate_master(target, sweep, read_frames=read_frames, use_nxmx=False, thorough=False)
     if existed:
         log.warning("replaced %s by a semantically different sweep master", target)
         return "replaced"
