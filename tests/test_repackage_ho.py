@@ -72,3 +72,45 @@ def test_write_before_off_and_refusal(beamline, tmp_path):
     assert failures and failures[0][0] == "after"
     with pytest.raises(ValueError):
         ho.write_sweep_masters(rp, "during")
+
+
+def test_loads_from_xml(beamline, tmp_path):
+    """XML configuration: class="…hardware_objects.MasterFileRepackager" (module name == class name)."""
+    from mxcubecore import HardwareRepository as HWR
+
+    (tmp_path / "repackager_xml.xml").write_text(
+        '<object class="mxcubecore_interleave.hardware_objects.MasterFileRepackager">\n'
+        "  <output_subdir>processing</output_subdir>\n  <layout>V</layout>\n"
+        "  <write_before>False</write_before>\n</object>\n")
+    repo = HWR.get_hardware_repository()
+    repo.server_address.append(str(tmp_path))
+    try:
+        ho = repo.get_hardware_object("/repackager_xml")
+    finally:
+        repo.server_address.remove(str(tmp_path))
+    assert type(ho).__name__ == "MasterFileRepackager"
+    assert (ho.output_subdir, ho.layout, ho.write_before) == ("processing", "V", False)
+    rp = interleaved_record(tmp_path / "x", TWO_SWEEPS, images_per_file=4)
+    (a, _b) = ho.write_sweep_masters(rp, "after")
+    assert a == tmp_path / "x" / "processing" / "ilv_A_master.h5"
+    assert AcquisitionRecord.load(rp).sweep("A").layout == "V"
+
+
+def test_gevent_loop_keeps_running_while_masters_are_written(beamline, tmp_path):
+    import gevent
+
+    ho = beamline.get_object_by_role("master_file_repackager")
+    rp = interleaved_record(tmp_path / "g", TWO_SWEEPS, images_per_file=3)
+    ticks = []
+
+    def ticker():
+        while True:
+            ticks.append(1)
+            gevent.sleep(0.005)
+
+    g = gevent.spawn(ticker)
+    try:
+        ho.write_sweep_masters(rp, "after")
+        assert ticks, "the gevent loop was blocked while the sweep masters were written"
+    finally:
+        g.kill()

@@ -19,6 +19,7 @@ YAML (``configuration/master_file_repackager.yaml``)::
       layout: auto             # auto | L | V
       write_before: true
       template_master: null    # a detector master to copy the header from ("before" only)
+      run_in_thread: true      # file work in gevent's thread pool: the gevent loop keeps running
 
 XML: ``<object class="mxcubecore_interleave.hardware_objects.MasterFileRepackager">`` with the
 same keys as elements.
@@ -61,6 +62,7 @@ class MasterFileRepackager(HardwareObject):
         layout: Literal["auto", "L", "V"] = "auto"
         write_before: bool = True
         template_master: str | None = Field(None, description="a detector master whose header 'before' copies")
+        run_in_thread: bool = True
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -68,6 +70,7 @@ class MasterFileRepackager(HardwareObject):
         self.layout = "auto"
         self.write_before = True
         self.template_master: Path | None = None
+        self.run_in_thread = True
         self.last_result: RepackageResult | None = None
 
     def init(self) -> None:
@@ -80,6 +83,7 @@ class MasterFileRepackager(HardwareObject):
         self.write_before = _bool(self.get_property("write_before", True))
         tpl = self.get_property("template_master", None)
         self.template_master = Path(tpl) if tpl not in (None, "", "None") else None
+        self.run_in_thread = _bool(self.get_property("run_in_thread", True))
 
     # -- the interface the interleaved queue entry calls ----------------------------------------
     def write_sweep_masters(self, record_path: Path, stage: Literal["before", "after"]) -> list[Path]:
@@ -93,17 +97,22 @@ class MasterFileRepackager(HardwareObject):
         record_path = Path(record_path)
         if stage == "before" and not self.write_before:
             return []
+        # hardware is asked here, in the gevent loop; the file work runs in gevent's thread pool
+        # so the loop (queue, web server, detector greenlets) keeps running meanwhile
+        geometry = self._geometry() if stage == "before" and self.template_master is None else None
+        ipf = self._images_per_file()
         try:
-            if stage == "before" and self.template_master is None:
-                with tempfile.TemporaryDirectory(prefix=".sweep-template-") as tmp:
-                    template = self._probe_template(record_path, Path(tmp))
-                    result = self._run(record_path, stage, template)
+            if self.run_in_thread:
+                import gevent
+
+                result = gevent.get_hub().threadpool.apply(self._work, (record_path, stage, geometry, ipf))
             else:
-                result = self._run(record_path, stage, self.template_master)
+                result = self._work(record_path, stage, geometry, ipf)
         except RepackageError as exc:
             log.error("sweep masters (%s) not written: %s", stage, exc)
             self.emit("sweepMastersFailed", (stage, str(exc)))
             raise
+        self.last_result = result
         for w in result.warnings:
             user_log.warning("%s", w)
         paths = result.paths
@@ -116,26 +125,37 @@ class MasterFileRepackager(HardwareObject):
         ipf = getattr(detector, "images_per_file", None)
         return int(ipf) if ipf else None
 
-    def _run(self, record_path: Path, stage: str, template: Path | None) -> RepackageResult:
-        self.last_result = repackage_record(record_path, stage, output_subdir=self.output_subdir,  # type: ignore[arg-type]
-                                            layout=self.layout, template=template,  # type: ignore[arg-type]
-                                            images_per_file=self._images_per_file())
-        return self.last_result
-
-    def _probe_template(self, record_path: Path, tmp: Path) -> Path:
-        """A one-frame master from the beamline's detector: the header the wedges will have."""
-        from mxcubecore_interleave.eiger import SeriesSpec, write_series
-
+    def _geometry(self):
         detector = HWR.beamline.detector if HWR.beamline is not None else None
         if detector is None or not hasattr(detector, "get_geometry"):
             raise RepackageError("no template master for 'before': configure template_master, or use a detector "
                                  "that provides get_geometry() (SimulatedEigerDetector)")
+        return detector.get_geometry()
+
+    def _work(self, record_path: Path, stage: str, geometry, images_per_file: int | None) -> RepackageResult:
+        """Pure file work (no hardware access): safe in a worker thread."""
+        if geometry is None:
+            return repackage_record(record_path, stage, output_subdir=self.output_subdir,  # type: ignore[arg-type]
+                                    layout=self.layout, template=self.template_master,  # type: ignore[arg-type]
+                                    images_per_file=images_per_file)
+        with tempfile.TemporaryDirectory(prefix=".sweep-template-") as tmp:
+            template = self._probe_template(record_path, Path(tmp), geometry)
+            return repackage_record(record_path, stage, output_subdir=self.output_subdir,  # type: ignore[arg-type]
+                                    layout=self.layout, template=template,  # type: ignore[arg-type]
+                                    images_per_file=images_per_file)
+
+    @staticmethod
+    def _probe_template(record_path: Path, tmp: Path, geometry) -> Path:
+        """A one-frame master with the beamline detector's geometry: the header the wedges will have."""
+        from mxcubecore_interleave.eiger import SeriesSpec, write_series
+
         rec = AcquisitionRecord.load(record_path)
         s = rec.sweeps[0]
         spec = SeriesSpec(directory=tmp, series="template", n_images=1, images_per_file=1,
                           omega_start=s.omega_start, omega_increment=s.omega_increment, wavelength_A=s.wavelength_A,
-                          exposure_time=s.exposure_time or 0.01, detector=detector.get_geometry(),
+                          exposure_time=s.exposure_time or 0.01, detector=geometry,
                           kappa=s.kappa or 0.0, phi=s.phi or 0.0)
         result = write_series(spec)
-        assert result.master is not None
+        if result.master is None:
+            raise RepackageError("the detector template probe wrote no master")
         return result.master
