@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import h5py
 import hdf5plugin  # noqa: F401
@@ -81,3 +82,14 @@ def test_cli_both_ways(packed, capsys):
     assert main(["locate", str(rp), "--sweep", "B", "--omega", "1.0"]) == 0
     assert "global image 7 = sweep B frame 3" in capsys.readouterr().out
     assert main(["locate", str(rp), "--global", "99"]) == 1
+
+
+def test_demo_step(tmp_path, capsys):
+    from mxcubecore_interleave.nexus.demo import run_repackage_demo
+
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=3)
+    summary = run_repackage_demo(rp, output_subdir="processing")
+    assert [(s["sweep"], s["frames"], s["frames_read_by_fabio"]) for s in summary["sweeps"]] == [("A", 8, 8), ("B", 8, 8)]
+    assert summary["last_image"]["global_index"] == 16 and summary["last_image"]["sweep"] == "B"
+    assert Path(summary["figure"]).stat().st_size > 1000
+    assert "last image 16: sweep B frame 8" in capsys.readouterr().out
