@@ -1,0 +1,103 @@
+"""The output checks of validate_master catch what a reader would silently get wrong."""
+
+from __future__ import annotations
+
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from mxcubecore_interleave.errors import RepackageError
+from mxcubecore_interleave.h5ascii import nx_group
+from mxcubecore_interleave.nexus import collection_from_record, repackage_record, validate_master
+from mxcubecore_interleave.record import AcquisitionRecord
+from tests.repackage_helpers import TWO_SWEEPS, interleaved_record
+
+
+@pytest.fixture(params=[4, 3], ids=["L", "V"])
+def written(request, tmp_path):
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=request.param)
+    res = repackage_record(rp, "after")
+    _rec, coll = collection_from_record(rp, "after")
+    return res.masters[0].master, coll.sweeps[0], tmp_path
+
+
+def _mutated(master, tmp_path, change):
+    copy = master.parent / "ilv_Z_master.h5"
+    shutil.copyfile(master, copy)
+    with h5py.File(copy, "r+") as f:
+        change(f)
+    return copy
+
+
+def test_the_written_master_passes(written):
+    master, sweep, _ = written
+    validate_master(master, sweep)
+
+
+def test_neggia_and_yamtbx_details(written):
+    master, _sweep, _ = written
+    with h5py.File(master, "r") as f:
+        mask = f["/entry/instrument/detector/detectorSpecific/pixel_mask"]
+        assert mask.chunks is None  # Neggia needs the mask contiguous
+        assert f["/entry/instrument/detector/pixel_mask"].id == mask.id  # still one dataset, hard-linked
+        assert f.attrs["default"] == b"entry" and f["/entry"].attrs["default"] == b"data"
+        data = f["/entry/data"]
+        if "data_000001" in data and data["data_000001"].is_virtual:
+            ds = data["data_000001"]
+            assert (int(ds.attrs["image_nr_low"]), int(ds.attrs["image_nr_high"])) == (1, 8)
+            assert ds.fillvalue == 2**16 - 1
+            assert all(not vs.file_name.startswith("/") for vs in ds.virtual_sources())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: nx_group(f["/entry"], "extra_data", "NXdata"), "exactly one NXdata"),
+    (lambda f: f["/entry/instrument/detector/detectorSpecific/nimages"].write_direct(np.array(9, dtype=np.uint32)),
+     "frame counts disagree"),
+    (lambda f: f["/entry/sample/transformations/omega"].write_direct(np.array([0, .5, 1, 1.5, 2, 2.5, 3, 4.0])),
+     "omega steps 1.0° between frames 7 and 8"),
+    (lambda f: f["/entry/instrument/beam"].attrs.__setitem__("NX_class", "NXbeam"), "not a fixed-length ASCII"),
+])
+def test_broken_masters_are_refused(written, change, message):
+    master, sweep, tmp_path = written
+    with pytest.raises(RepackageError, match=message):
+        validate_master(_mutated(master, tmp_path, change), sweep)
+
+
+def test_absolute_link_is_refused(tmp_path):
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4)
+    res = repackage_record(rp, "after")
+    _rec, coll = collection_from_record(rp, "after")
+
+    def absolute(f):
+        link = f["/entry/data"].get("data_000001", getlink=True)
+        del f["/entry/data/data_000001"]
+        f["/entry/data/data_000001"] = h5py.ExternalLink(str(tmp_path / "d" / link.filename), link.path)
+
+    with pytest.raises(RepackageError, match="is not a relative file name"):
+        validate_master(_mutated(res.masters[0].master, tmp_path, absolute), coll.sweeps[0])
+
+
+def test_before_names_planned_files_from_the_source_master(tmp_path):
+    """A planned wedge that lists only its detector master: data file names follow DECTRIS naming."""
+    from mxcubecore_interleave.eiger import SeriesSpec, write_series
+    from tests.repackage_helpers import SMALL
+
+    tpl = write_series(SeriesSpec(directory=tmp_path / "tpl", series="probe", n_images=1, images_per_file=1,
+                                  omega_start=0, omega_increment=0.5, wavelength_A=1.0, exposure_time=0.01,
+                                  detector=SMALL)).master
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=3, write=False)
+    rec = AcquisitionRecord.load(rp)
+    for w in rec.wedges:
+        w.data_files = []
+    rec.save(rp)
+    with pytest.raises(RepackageError, match="images_per_file is needed"):
+        repackage_record(rp, "before", template=tpl)
+    res = repackage_record(rp, "before", template=tpl, images_per_file=3)
+    with h5py.File(res.masters[1].master, "r") as f:
+        ds = f["/entry/data/data_000001"]
+        names = sorted({vs.file_name for vs in ds.virtual_sources()})
+    assert names == ["ilv_2_data_000001.h5", "ilv_2_data_000002.h5", "ilv_4_data_000001.h5", "ilv_4_data_000002.h5"]
+    files = {d.file: d.n for d in AcquisitionRecord.load(rp).data_files}
+    assert files["ilv_2_data_000001.h5"] == 3 and files["ilv_2_data_000002.h5"] == 1
