@@ -319,3 +319,19 @@ def test_inverse_beam_negative_step(tmp_path):
     with h5py.File(res.masters[1].master, "r") as f:
         omega = f["/entry/sample/transformations/omega"][()]
     assert omega[0] == 184.0 and np.allclose(np.diff(omega), -0.5)
+
+
+def test_template_at_another_wavelength_is_reported(tmp_path):
+    from mxcubecore_interleave.eiger import SeriesSpec, write_series
+    from tests.repackage_helpers import SMALL
+
+    tpl = write_series(SeriesSpec(directory=tmp_path / "tpl", series="probe", n_images=1, images_per_file=1,
+                                  omega_start=0, omega_increment=0.5, wavelength_A=0.9793, exposure_time=0.01,
+                                  detector=SMALL)).master
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4, write=False)
+    res = repackage_record(rp, "before", template=tpl, images_per_file=4)
+    assert len(res.warnings) == 1 and "sweep B: threshold_energy is copied from probe_master.h5" in res.warnings[0]
+    with h5py.File(res.masters[1].master, "r") as f:
+        assert float(f["/entry/instrument/beam/incident_wavelength"][()]) == pytest.approx(0.9537)
+        assert float(f["/entry/instrument/detector/detectorSpecific/photon_energy"][()]) == pytest.approx(
+            12398.42 / 0.9537, rel=1e-5)

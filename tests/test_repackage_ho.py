@@ -114,3 +114,16 @@ def test_gevent_loop_keeps_running_while_masters_are_written(beamline, tmp_path)
         assert ticks, "the gevent loop was blocked while the sweep masters were written"
     finally:
         g.kill()
+
+
+def test_before_probes_each_sweep_at_its_wavelength(beamline, tmp_path):
+    ho = beamline.get_object_by_role("master_file_repackager")
+    rp = interleaved_record(tmp_path / "e", TWO_SWEEPS, images_per_file=4, write=False)
+    a, b = ho.write_sweep_masters(rp, "before")
+    assert ho.last_result.warnings == []
+    for master, sweep in ((a, TWO_SWEEPS[0]), (b, TWO_SWEEPS[1])):
+        with h5py.File(master, "r") as f:
+            energy = float(f["/entry/instrument/detector/detectorSpecific/photon_energy"][()])
+            threshold = float(f["/entry/instrument/detector/threshold_energy"][()])
+        assert energy == pytest.approx(12398.42 / sweep.wavelength_A, rel=1e-5)
+        assert threshold == pytest.approx(energy / 2, rel=1e-5)  # the simulated detector's threshold

@@ -7,8 +7,9 @@ links become valid as the wedges are written, so online processing can start ear
 disk). Each sweep's ``master`` and ``layout`` are recorded in the acquisition record.
 
 Template metadata for "before", when no detector master exists yet: ``template_master`` if
-configured, otherwise a one-frame probe series written by the simulated Eiger writer with
-``HWR.beamline.detector.get_geometry()`` into a temporary directory (deleted afterwards). A real
+configured, otherwise a one-frame probe series per sweep (at its wavelength) written by the
+simulated Eiger writer with ``HWR.beamline.detector.get_geometry()`` into a temporary directory
+(deleted afterwards). A real
 beamline configures ``template_master`` (any master from the same detector).
 
 YAML (``configuration/master_file_repackager.yaml``)::
@@ -139,23 +140,26 @@ class MasterFileRepackager(HardwareObject):
                                     layout=self.layout, template=self.template_master,  # type: ignore[arg-type]
                                     images_per_file=images_per_file)
         with tempfile.TemporaryDirectory(prefix=".sweep-template-") as tmp:
-            template = self._probe_template(record_path, Path(tmp), geometry)
+            template = self._probe_templates(record_path, Path(tmp), geometry)
             return repackage_record(record_path, stage, output_subdir=self.output_subdir,  # type: ignore[arg-type]
                                     layout=self.layout, template=template,  # type: ignore[arg-type]
                                     images_per_file=images_per_file)
 
     @staticmethod
-    def _probe_template(record_path: Path, tmp: Path, geometry) -> Path:
-        """A one-frame master with the beamline detector's geometry: the header the wedges will have."""
+    def _probe_templates(record_path: Path, tmp: Path, geometry) -> dict[str, Path]:
+        """One one-frame master per sweep, with the beamline detector's geometry at the sweep's
+        wavelength: the header its wedges will have (threshold and photon energy included)."""
         from mxcubecore_interleave.eiger import SeriesSpec, write_series
 
         rec = AcquisitionRecord.load(record_path)
-        s = rec.sweeps[0]
-        spec = SeriesSpec(directory=tmp, series="template", n_images=1, images_per_file=1,
-                          omega_start=s.omega_start, omega_increment=s.omega_increment, wavelength_A=s.wavelength_A,
-                          exposure_time=s.exposure_time or 0.01, detector=geometry,
-                          kappa=s.kappa or 0.0, phi=s.phi or 0.0)
-        result = write_series(spec)
-        if result.master is None:
-            raise RepackageError("the detector template probe wrote no master")
-        return result.master
+        out: dict[str, Path] = {}
+        for i, s in enumerate(rec.sweeps):
+            spec = SeriesSpec(directory=tmp, series=f"template_{i + 1}", n_images=1, images_per_file=1,
+                              omega_start=s.omega_start, omega_increment=s.omega_increment,
+                              wavelength_A=s.wavelength_A, exposure_time=s.exposure_time or 0.01, detector=geometry,
+                              kappa=s.kappa or 0.0, phi=s.phi or 0.0)
+            result = write_series(spec)
+            if result.master is None:
+                raise RepackageError("the detector template probe wrote no master")
+            out[s.id] = result.master
+        return out

@@ -91,7 +91,7 @@ def collection_from_record(
     record_path: str | os.PathLike[str],
     stage: Stage,
     *,
-    template: Path | None = None,
+    template: Path | dict[str, Path] | None = None,
     images_per_file: int | None = None,
     record: AcquisitionRecord | None = None,
 ) -> tuple[AcquisitionRecord, Collection]:
@@ -150,7 +150,7 @@ def collection_from_record(
             ))
         if not wedges:
             continue  # nothing collected for this sweep: no master
-        tpl = first_template or template
+        tpl = first_template or (template.get(s.id) if isinstance(template, dict) else template)
         if tpl is None:
             raise RepackageError(f"sweep {s.id}: no detector master exists yet and no template master was "
                                  "given; configure template_master or let the detector supply one")

@@ -132,6 +132,23 @@ def _merge_data_files(rec: AcquisitionRecord, collection: Collection, base: Path
     rec.data_files = sorted(kept + list(fresh.values()), key=lambda d: (d.first_global, d.file))
 
 
+def _template_warnings(collection: Collection) -> list[str]:
+    """The threshold energy is copied from the template: say so when the template was taken at
+    another wavelength than the sweep (NXmx reference §4)."""
+    from .series import _scalar
+
+    out = []
+    for sweep in collection.sweeps:
+        if sweep.template is None:
+            continue
+        with h5py.File(sweep.template, "r") as f:
+            wl = _scalar(f, "/entry/instrument/beam/incident_wavelength")
+        if wl and abs(wl - sweep.wavelength_A) > 1e-4 * sweep.wavelength_A:
+            out.append(f"sweep {sweep.id}: threshold_energy is copied from {sweep.template.name}, taken at {wl:.5f} Å, "
+                       f"not the sweep's {sweep.wavelength_A:.5f} Å; photon_energy and the wavelength are the sweep's")
+    return out
+
+
 def write_collection(
     record_path: Path,
     rec: AcquisitionRecord,
@@ -146,6 +163,7 @@ def write_collection(
     out_dir = inside(base, check_subdir(output_subdir, "output sub-directory")) if output_subdir else base
     after = collection.stage == "after"
     result = RepackageResult(warnings=validate_inputs(collection, check_files=after))
+    result.warnings += _template_warnings(collection)
     targets = plan_targets(collection, out_dir, layout)
     result.warnings += [w for *_x, w in targets if w]
     _fill_record(rec, collection, targets, base)

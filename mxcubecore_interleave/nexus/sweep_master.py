@@ -140,8 +140,9 @@ def write_detector_specific(entry: h5py.Group, sweep: Sweep) -> None:
     _replace(ds, "ntrigger", 1, dtype=ds["ntrigger"].dtype if "ntrigger" in ds else np.uint32)
     if "nimages_planned" in ds:
         _replace(ds, "nimages_planned", sweep.n_frames)
-    if sweep.energy_keV and "photon_energy" in ds:
-        _replace(ds, "photon_energy", sweep.energy_keV * 1000.0)
+    if "photon_energy" in ds:  # the sweep's energy is known: it follows from its wavelength
+        energy_ev = sweep.energy_keV * 1000.0 if sweep.energy_keV else HC_KEV_A / sweep.wavelength_A * 1000.0
+        _replace(ds, "photon_energy", energy_ev)
 
 
 def write_goniometer(entry: h5py.Group, sweep: Sweep, n_template: int) -> None:
