@@ -73,6 +73,20 @@ def test_explicit_grouping_and_refusal(tmp_path, capsys):
     assert "sweep late: 4 frames" in capsys.readouterr().out
 
 
+def test_overlapping_runs_are_separate_sweeps_and_refused_together(tmp_path, capsys):
+    runs(tmp_path)
+    write_series(SeriesSpec(directory=tmp_path, series="xtal_7", n_images=4, images_per_file=4, omega_start=1.0,
+                            omega_increment=0.5, wavelength_A=0.9793, exposure_time=0.01, detector=SMALL))
+    assert main(["repackage", str(tmp_path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("sweep ") == 5 and "xtal_7_master.h5" in out  # its own sweep: it overlaps A
+    code = main(["repackage", str(tmp_path), "--no-progress", "--sweep",
+                 f"X={tmp_path}/xtal_1_master.h5,{tmp_path}/xtal_7_master.h5"])
+    assert code == 1
+    assert "sweep X: omega overlap between frame 4 (xtal_1, ends at 2°) and frame 5 (xtal_7, starts at 1°)" in \
+        capsys.readouterr().err
+
+
 def test_missing_data_file_exit_status_and_message(tmp_path):
     runs(tmp_path)
     (tmp_path / "xtal_3_data_000001.h5").unlink()
@@ -90,6 +104,14 @@ def test_record_mode_with_progress_bar(tmp_path):
     assert "sweep masters" in out.stderr and "2/2" in out.stderr  # tqdm's bar
     assert "layout V" in out.stdout and "warning:" in out.stderr and "Neggia" in out.stderr
     assert (tmp_path / "d" / "proc" / "ilv_B_master.h5").exists()
+
+
+def test_progress_bars_for_reading_and_writing(tmp_path):
+    runs(tmp_path)
+    out = subprocess.run([BIN / "mxcube-interleave", "repackage", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "reading series" in out.stderr and "6/6" in out.stderr
+    assert "sweep masters" in out.stderr and "4/4" in out.stderr
 
 
 def test_bad_arguments(tmp_path, capsys):

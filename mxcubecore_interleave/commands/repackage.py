@@ -52,17 +52,24 @@ def run(args: argparse.Namespace) -> int:
     from ..nexus import Tolerances, describe, repackage_record, repackage_series
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s: %(message)s")
-    bar = None
+    bars: dict[str, tqdm] = {}
 
-    def progress(i: int, n: int, sweep: str) -> None:
-        nonlocal bar
-        if args.no_progress:
-            return
-        if bar is None:
-            bar = tqdm(total=n, unit="sweep", desc="sweep masters", file=sys.stderr)
-        bar.n = i
-        bar.set_postfix_str(sweep)
-        bar.refresh()
+    def _bar(kind: str, unit: str, desc: str):
+        def update(i: int, n: int, what: str) -> None:
+            if args.no_progress:
+                return
+            if kind not in bars:
+                bars[kind] = tqdm(total=n, unit=unit, desc=desc, file=sys.stderr, leave=True)
+            bar = bars[kind]
+            bar.n = i
+            bar.set_postfix_str(what)
+            bar.refresh()
+            if i >= n:
+                bar.close()
+        return update
+
+    progress = _bar("write", "sweep", "sweep masters")
+    reading = _bar("read", "series", "reading series")
 
     try:
         if args.record:
@@ -92,17 +99,17 @@ def run(args: argparse.Namespace) -> int:
             tol = Tolerances(wavelength_rel=args.wavelength_tolerance, angle_deg=args.angle_tolerance)
             groups, result = repackage_series(args.inputs, output=args.output, prefix=args.prefix, layout=args.layout,
                                               explicit=explicit, tolerances=tol, dry_run=args.dry_run,
-                                              progress=progress)
+                                              progress=progress, on_series=reading)
             print(describe(groups))
             if result is None:
                 return 0
     except InterleaveError as exc:
-        if bar is not None:
-            bar.close()
+        for b in bars.values():
+            b.close()
         print(f"refused: {exc}", file=sys.stderr)
         return 1
-    if bar is not None:
-        bar.close()
+    for b in bars.values():
+        b.close()
     for m in result.masters:
         print(f"{m.status}: {m.master} (sweep {m.sweep}, {m.n_frames} frames, layout {m.layout})")
     for w in result.warnings:

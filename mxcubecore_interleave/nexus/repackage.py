@@ -212,6 +212,7 @@ def repackage_series(
     tolerances=None,
     dry_run: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
+    on_series: Callable[[int, int, str], None] | None = None,
 ) -> tuple[list, RepackageResult | None]:
     """Existing, separately collected series → sweeps → sweep masters and an acquisition record.
 
@@ -222,7 +223,13 @@ def repackage_series(
     from .series import read_series
 
     masters = find_masters(paths)
-    series = [read_series(m) for m in masters]
+    series = []
+    for i, m in enumerate(masters):
+        if on_series:
+            on_series(i, len(masters), m.name)
+        series.append(read_series(m))
+    if on_series:
+        on_series(len(masters), len(masters), "")
     groups = group_series(series, tol=tolerances, explicit=explicit)
     if dry_run:
         return groups, None
