@@ -38,13 +38,21 @@ def test_every_global_image_round_trips_and_is_the_right_frame(packed):
 
 
 def test_from_a_sweep_master_after_moving_it(packed, tmp_path):
+    import shutil
+
     rp, res = packed
-    loc = locate_global(res.masters[1].master, 13)
+    moved = tmp_path / "moved"
+    shutil.move(str(rp.parent), moved)
+    master_b = moved / "processing" / "ilv_B_master.h5"
+    loc = locate_global(master_b, 13)
+    with h5py.File(moved / loc.data_file, "r") as f:
+        assert frame_tag(f["/entry/data/data"][loc.index_in_file]) == 13
     assert (loc.sweep, loc.frame, loc.omega, loc.wedge) == ("B", 5, 2.0, 3)
     assert (loc.data_file, loc.index_in_file) == ("ilv_4_data_000001.h5", 0)
     assert loc.time is not None
-    assert locate_frame(res.masters[0].master, "A", omega=3.9).global_index == 12
-    assert locate_frame(res.masters[0].master, "A", frame=5).global_index == 9
+    master_a = moved / "processing" / "ilv_A_master.h5"
+    assert locate_frame(master_a, "A", omega=3.9).global_index == 12
+    assert locate_frame(master_a, "A", frame=5).global_index == 9
 
 
 def test_out_of_range_is_a_clear_error(packed):

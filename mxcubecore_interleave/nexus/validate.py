@@ -237,8 +237,12 @@ def _compare_frames(data: h5py.Group, keys: list[str], segs: list[Segment], wedg
                 key = keys[i]
                 if key not in opened:
                     opened[key] = data[key]
-                via = opened[key][k - starts[i]]
-                direct = f[dset][idx]
+                try:
+                    via = opened[key][k - starts[i]]
+                    direct = f[dset][idx]
+                except (KeyError, OSError, IndexError, ValueError) as exc:
+                    raise RepackageError(f"{shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
+                                         f"or from {path.name} (frame {idx + 1}): {exc}") from exc
                 if via.shape != direct.shape or not np.array_equal(via, direct):
                     raise RepackageError(f"{shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
                                          f"from frame {idx + 1} of {path.name}")
