@@ -52,6 +52,13 @@ def test_writes_one_master_per_sweep(tmp_path, capsys):
     assert tags == [100, 101, 102, 103, 300, 301, 302, 303]
     rec = AcquisitionRecord.load(tmp_path / "proc" / "xtal_acquisition.json")
     assert [w.sweep for w in rec.wedges] == ["A", "B", "A", "B", "C", "D"]
+    from mxcubecore_interleave.nexus import locate_global
+    import datetime as dt
+
+    loc = locate_global(tmp_path / "proc" / "xtal_A_master.h5", 11)  # run 3, 3rd frame
+    assert (loc.sweep, loc.frame, loc.data_file) == ("A", 7, "../xtal_3_data_000001.h5")
+    t0 = dt.datetime.fromisoformat(rec.wedges[2].start_time)
+    assert dt.datetime.fromisoformat(loc.time) - t0 == dt.timedelta(seconds=0.02)  # 2 frames of 0.01 s
     assert "layout L" in out
     # a second run changes nothing
     assert main(["repackage", str(tmp_path), "--output", str(tmp_path / "proc"), "--no-progress"]) == 0

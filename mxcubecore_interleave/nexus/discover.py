@@ -155,7 +155,7 @@ def record_from_series(out_dir: Path, sweeps: list[DiscoveredSweep], prefix: str
             raise RepackageError(f"{s0.master} states no wavelength (/entry/instrument/beam/incident_wavelength)")
         sweep_recs.append(SweepRecord(id=d.id, wavelength_A=s0.wavelength_A, omega_start=float(s0.omega[0]),
                                       omega_increment=s0.omega_increment, n_frames=d.n_frames, kappa=s0.kappa,
-                                      phi=s0.phi))
+                                      phi=s0.phi, exposure_time=s0.frame_time))
     sources = [w.source_master for w in wedges]
     acq_id = "disk-" + hashlib.sha1("\n".join(sorted(sources)).encode()).hexdigest()[:12]
     created = every[0].start_time or "1970-01-01T00:00:00+00:00"

@@ -36,6 +36,7 @@ class SeriesInfo:
     start_time: str | None
     end_time: str | None
     nimages_total: int  # nimages * ntrigger from detectorSpecific
+    frame_time: float | None = None
 
     @property
     def n(self) -> int:
@@ -241,4 +242,5 @@ def read_series(master: str | os.PathLike[str], *, brief: bool = False) -> Serie
             start_time=None if brief else _string(f, "/entry/start_time"),
             end_time=None if brief else (_string(f, "/entry/end_time") or _string(f, "/entry/end_time_estimated")),
             nimages_total=int(nimages * ntrigger),
+            frame_time=None if brief else _scalar(f, "/entry/instrument/detector/frame_time"),
         )
