@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import h5py
-import pytest
 
 from mxcubecore_interleave.cli import main
 from mxcubecore_interleave.eiger import SeriesSpec, frame_tag, write_series

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import RepackageError
 from ..record import AcquisitionRecord, DataFileRecord, SweepRecord, WedgeRecord
-from .series import SeriesInfo, read_series
+from .series import SeriesInfo
 from .sweep_master import rel
 
 

@@ -8,7 +8,6 @@ otherwise ``n`` (planned), the numbering of ``AcquisitionRecord.renumber``.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import os
 from dataclasses import asdict, dataclass

@@ -5,7 +5,6 @@ Every failure is a ``RepackageError`` naming the file and the frame; nothing is 
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Literal
@@ -17,7 +16,6 @@ import numpy as np
 from ..errors import RepackageError
 from .model import Collection, Segment, Sweep
 
-log = logging.getLogger(__name__)
 
 Layout = Literal["L", "V"]
 LayoutPolicy = Literal["auto", "L", "V"]
