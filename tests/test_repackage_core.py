@@ -260,12 +260,39 @@ def test_omega_gap_is_refused_naming_the_frame(tmp_path):
         repackage_record(rp, "after")
 
 
-def test_partial_last_wedge_is_packed(tmp_path):
+@pytest.mark.parametrize("ipf, layout", [(4, "L"), (2, "L"), (3, "V")])
+def test_partial_last_wedge_is_packed(tmp_path, ipf, layout):
     # A2 (order 2) stopped after 3 frames, B2 never collected: A has 7 frames, B 4
-    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4, partial={2: 3}, skip={3})
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=ipf, partial={2: 3}, skip={3})
     res = repackage_record(rp, "after")
-    assert [(m.sweep, m.n_frames, m.layout) for m in res.masters] == [("A", 7, "L"), ("B", 4, "L")]
+    assert [(m.sweep, m.n_frames) for m in res.masters] == [("A", 7), ("B", 4)]
+    assert res.masters[0].layout == layout
     assert eiger_filewriter_frames(res.masters[0].master) == [1, 2, 3, 4, 9, 10, 11]
+    rec = AcquisitionRecord.load(rp)
+    assert sum(d.n for d in rec.data_files) == 11  # stored frames only
+    assert not any(d.file.startswith("ilv_4_") for d in rec.data_files)  # B2 never wrote a file
+
+
+def neggia_frames(master: Path) -> list[int]:
+    """Neggia's rule (dectris/neggia src/dectris/neggia/plugin/H5ToXds.cpp): frame count
+    nimages*ntrigger, block = frame // dim0(data_000001), index = frame % dim0; it cannot read a
+    virtual dataset (layout class 3)."""
+    with h5py.File(master, "r") as f:
+        ds = f["/entry/instrument/detector/detectorSpecific"]
+        total = int(ds["nimages"][()]) * int(ds["ntrigger"][()])
+        first = f["/entry/data/data_000001"]
+        assert not first.is_virtual, "Neggia would abort on a virtual dataset"
+        assert f["/entry/instrument/detector/detectorSpecific/pixel_mask"].chunks is None
+        block = first.shape[0]
+        return [frame_tag(f[f"/entry/data/data_{k // block + 1:06d}"][k % block]) for k in range(total)]
+
+
+def test_neggia_reads_layout_L(tmp_path):
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=2)  # 2 files per wedge
+    res = repackage_record(rp, "after")
+    assert {m.layout for m in res.masters} == {"L"}
+    assert neggia_frames(res.masters[0].master) == expected_globals(0)
+    assert neggia_frames(res.masters[1].master) == expected_globals(1)
 
 
 def test_wavelength_change_inside_a_sweep_is_refused(tmp_path):
