@@ -127,3 +127,18 @@ def test_before_probes_each_sweep_at_its_wavelength(beamline, tmp_path):
             threshold = float(f["/entry/instrument/detector/threshold_energy"][()])
         assert energy == pytest.approx(12398.42 / sweep.wavelength_A, rel=1e-5)
         assert threshold == pytest.approx(energy / 2, rel=1e-5)  # the simulated detector's threshold
+
+
+def test_missing_record_is_a_record_error(beamline, tmp_path):
+    from mxcubecore_interleave.errors import RecordError
+
+    ho = beamline.get_object_by_role("master_file_repackager")
+    failures = []
+
+    def on_failed(stage, message):
+        failures.append(message)
+
+    ho.connect("sweepMastersFailed", on_failed)
+    with pytest.raises(RecordError, match="no acquisition record"):
+        ho.write_sweep_masters(tmp_path / "nothing_acquisition.json", "after")
+    assert failures and "no acquisition record" in failures[0]

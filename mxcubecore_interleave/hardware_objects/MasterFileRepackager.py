@@ -39,7 +39,7 @@ from mxcubecore import HardwareRepository as HWR
 from mxcubecore.BaseHardwareObjects import ConfiguredObject, HardwareObject
 from pydantic import Field
 
-from mxcubecore_interleave.errors import RepackageError
+from mxcubecore_interleave.errors import InterleaveError, RepackageError
 from mxcubecore_interleave.nexus import RepackageResult, repackage_record
 from mxcubecore_interleave.paths import check_subdir
 from mxcubecore_interleave.record import AcquisitionRecord
@@ -91,7 +91,8 @@ class MasterFileRepackager(HardwareObject):
         """Write (or refresh) every sweep master of the record; returns their paths.
 
         "before" returns [] when ``write_before`` is off. Raises ``RepackageError`` (nothing
-        written, record untouched) when anything does not validate.
+        written, record untouched) when anything does not validate, ``RecordError`` when the
+        record is missing or invalid.
         """
         if stage not in ("before", "after"):
             raise ValueError(f"stage must be 'before' or 'after', got {stage!r}")
@@ -109,7 +110,7 @@ class MasterFileRepackager(HardwareObject):
                 result = gevent.get_hub().threadpool.apply(self._work, (record_path, stage, geometry, ipf))
             else:
                 result = self._work(record_path, stage, geometry, ipf)
-        except RepackageError as exc:
+        except InterleaveError as exc:  # RepackageError, RecordError, UnsafePathError
             log.error("sweep masters (%s) not written: %s", stage, exc)
             self.emit("sweepMastersFailed", (stage, str(exc)))
             raise
