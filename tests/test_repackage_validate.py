@@ -101,3 +101,20 @@ def test_before_names_planned_files_from_the_source_master(tmp_path):
     assert names == ["ilv_2_data_000001.h5", "ilv_2_data_000002.h5", "ilv_4_data_000001.h5", "ilv_4_data_000002.h5"]
     files = {d.file: d.n for d in AcquisitionRecord.load(rp).data_files}
     assert files["ilv_2_data_000001.h5"] == 3 and files["ilv_2_data_000002.h5"] == 1
+
+
+def test_old_firmware_template_without_nxmx_fields(tmp_path):
+    """A "nearly NeXus" master (no definition, no NXtransformations): the sweep master keeps that
+    flavour (no definition added) and rewrites the DECTRIS goniometer fields."""
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4)
+    for m in (tmp_path / "d").glob("ilv_?_master.h5"):
+        m.chmod(0o644)
+        with h5py.File(m, "r+") as f:
+            del f["/entry/definition"]
+            del f["/entry/sample/transformations"]
+    res = repackage_record(rp, "after")
+    with h5py.File(res.masters[1].master, "r") as f:
+        assert "definition" not in f["/entry"]
+        assert list(f["/entry/sample/goniometer/omega"][()]) == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+        assert float(f["/entry/sample/goniometer/omega_range_total"][()]) == 4.0
+        assert "transformations" not in f["/entry/sample"]

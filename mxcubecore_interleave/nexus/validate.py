@@ -189,7 +189,12 @@ def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_n
         for s in sources:
             if os.path.isabs(s) or s in ("", "."):
                 raise RepackageError(f"{shown}: source path {s!r} is not a relative file name")
-        omega = f["/entry/sample/transformations/omega"][()]
+        omega_ds = f.get("/entry/sample/transformations/omega")
+        if omega_ds is None:  # older "nearly NeXus" firmware: DECTRIS goniometer fields only
+            omega_ds = f.get("/entry/sample/goniometer/omega")
+        if omega_ds is None:
+            raise RepackageError(f"{shown}: no omega angles (/entry/sample/transformations/omega)")
+        omega = np.atleast_1d(omega_ds[()])
         ds = "/entry/instrument/detector/detectorSpecific"
         nimages = int(f[f"{ds}/nimages"][()]) * int(f[f"{ds}/ntrigger"][()])
         if not (len(omega) == nP == total == nimages):
