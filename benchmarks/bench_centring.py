@@ -35,7 +35,9 @@ def main() -> int:
     import contextlib
     import io
 
-    from mxcubecore_interleave.murko.mock_server import MockMurkoServer
+    from mxcubecore_interleave.murko_demo import mock_server_class
+
+    MockMurkoServer = mock_server_class()
     from mxcubecore_interleave.murko_demo import centring_error_mm, place_sample
     from mxcubecore_interleave.testing import load_beamline, unload_beamline
 

@@ -17,6 +17,16 @@ DEFAULT_OFFSET_MM = {"phiy": 0.030, "phiz": -0.012, "sampx": 0.020, "sampy": 0.0
 """Where the demo starts: this far (mm) from the position that centres the crystal."""
 
 
+def mock_server_class() -> type:
+    """The embedded mock Murko server: ``murko.mock_server`` or, while the Murko core is
+    incomplete, ``murko_fallback`` (same API: ``MockMurkoServer(host, port=0, delay_s, mode)``)."""
+    try:
+        from mxcubecore_interleave.murko.mock_server import MockMurkoServer
+    except ImportError:
+        from mxcubecore_interleave.murko_fallback import MockMurkoServer
+    return MockMurkoServer
+
+
 def settle_motors(beamline: Any, timeout: float = 30.0) -> None:
     """Stop moves still under way and wait until every diffractometer motor is ready.
 
@@ -80,8 +90,7 @@ def run_centring_demo(
     ``MurkoSampleView``). Returns a JSON-friendly summary: error before/after (um per motor), the
     fit RMS, the files, and the timings.
     """
-    from mxcubecore_interleave.murko.mock_server import MockMurkoServer
-
+    MockMurkoServer = mock_server_class()
     murko = beamline.get_object_by_role("murko")
     if murko is None:
         raise RuntimeError("the beamline has no 'murko' object; add 'murko: murko.yaml' to beamline.yaml")

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gevent
@@ -100,6 +101,14 @@ class MurkoCentringResult:
     rms_mm: float
     files: dict[str, str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    hull: Any = field(default=None, repr=False)
+    frame: Any = field(default=None, repr=False)
+
+    def hull_contains(self, positions: np.ndarray) -> np.ndarray:
+        """Which motor-coordinate points (N, 3: phiy, sampx, sampy) lie inside the stored hull."""
+        if self.hull is None or self.frame is None:
+            raise CentringError("this centring stored no hull (store_3d was off or failed)")
+        return np.asarray(self.hull.contains(self.frame.to_hull(positions)), dtype=bool)
 
     def status(self) -> dict[str, Any]:
         """The ``centring_status`` dict mxcubecore's signals carry, plus a ``murko`` section."""
@@ -184,9 +193,7 @@ class MurkoCentring(HardwareObject):
         if self._client is None:
             import zmq.green
 
-            from mxcubecore_interleave.murko.client import MurkoClient
-
-            self._client = MurkoClient(
+            self._client = murko_core().MurkoClient(
                 host=self.config.host,
                 port=self.config.port,
                 timeout_s=self.config.timeout_s,
@@ -338,15 +345,13 @@ class MurkoCentring(HardwareObject):
         )
 
     def _fit_round(self, omegas, images, views, present, position, settings) -> CentringRound:
-        from mxcubecore_interleave.murko import fit as murko_fit
-
         beam_x, beam_y = HWR.beamline.beam.get_beam_position_on_screen()
         ppmm_x, ppmm_y = self._diffractometer().get_pixels_per_mm()
         idx = [i for i, p in enumerate(present) if p]
         clicks = np.array([views[i].click_px for i in idx], dtype=float)  # (row, col) pixels
         shift = np.column_stack([(clicks[:, 0] - beam_y) / ppmm_y, (clicks[:, 1] - beam_x) / ppmm_x])
         angles = np.array([omegas[i] for i in idx]) - settings.omega_zero_deg
-        result = murko_fit.fit_sinusoid(angles, shift[:, 0])
+        result = murko_core().fit_sinusoid(angles, shift[:, 0])
         s = settings.signs
         correction = {
             "sampx": s.sampx * float(result.B),
@@ -367,25 +372,81 @@ class MurkoCentring(HardwareObject):
 
     # --- 3D and files ----------------------------------------------------------------------
 
-    def store(self, result: MurkoCentringResult, output_dir: str | Path | None = None, prefix: str | None = None) -> dict[str, str]:
-        """Write ``<prefix>_murko.h5``, ``<prefix>_murko_mesh.ply`` and ``<prefix>_murko.png``."""
-        from mxcubecore_interleave.murko_3d import store_centring
+    def store(
+        self,
+        result: MurkoCentringResult,
+        output_dir: str | Path | None = None,
+        prefix: str | None = None,
+        settings: Any = None,
+    ) -> dict[str, str]:
+        """Write ``<prefix>_murko.h5``, ``<prefix>_murko_mesh.ply`` and ``<prefix>_murko.png``.
 
+        The hull is carved from the last round's foreground masks; its points and mesh are
+        written in motor coordinates (the phiy, sampx, sampy that centre each point).
+        Existing files are never overwritten: a counter is added to the prefix instead.
+        """
+        settings = settings or self.config
+        core = murko_core()
         directory = Path(output_dir) if output_dir is not None else self.default_output_dir()
         prefix = check_name(prefix or datetime.now().strftime("centring_%Y%m%d-%H%M%S"), "prefix")
-        beam = HWR.beamline.beam.get_beam_position_on_screen()
-        ppmm = self._diffractometer().get_pixels_per_mm()
-        return store_centring(
-            result,
-            directory=directory,
-            prefix=prefix,
-            beam_px=(float(beam[0]), float(beam[1])),
-            pixels_per_mm=(float(ppmm[0]), float(ppmm[1])),
-            signs=self.config.signs,
-            omega_zero_deg=self.config.omega_zero_deg,
-            voxel_mm=self.config.hull_voxel_mm,
-            server=self.server_address,
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = _free_names(directory, prefix)
+
+        cround = result.rounds[-1]
+        beam = tuple(float(v) for v in HWR.beamline.beam.get_beam_position_on_screen())
+        ppmm = tuple(float(v) for v in self._diffractometer().get_pixels_per_mm())
+        frame = MotorFrame.for_round(cround, beam, ppmm, settings)
+        hull = core.visual_hull(
+            frame.masks, frame.omega_deg, pixel_mm=frame.mask_pixel_mm,
+            axis_row_px=frame.axis_row_mask_px, voxel_mm=settings.hull_voxel_mm,
         )
+        result.hull = hull
+        result.frame = frame
+        vertices = frame.to_motor(hull.vertices_mm)
+        points = frame.to_motor(hull.points_mm)
+        fit = cround.fit
+        data = {
+            "omega_deg": np.asarray(cround.omega_deg, dtype=float),
+            "present": np.asarray(cround.present, dtype=np.uint8),
+            "most_likely_click_px": np.array([v.click_px for v in cround.views], dtype=float),
+            "most_likely_click_frac": np.array([v.click_frac for v in cround.views], dtype=float),
+            "extreme_px": np.array([v.extreme_px for v in cround.views], dtype=float),
+            "shift_mm": np.asarray(cround.shift_mm, dtype=float),
+            "masks": frame.masks.astype(np.uint8),
+            "mask_omega_deg": np.asarray(frame.omega_deg, dtype=float),
+            "original_shape": np.asarray(frame.image_shape),
+            "prediction_shape": np.asarray(frame.masks.shape[1:]),
+            "beam_position_px": np.asarray(beam),
+            "calibration_mm_per_px": np.array([1.0 / ppmm[0], 1.0 / ppmm[1]]),
+            "axis_orientation": "horizontal",
+            "murko_server": self.server_address,
+            "reference_position": {k: float(v) for k, v in cround.start_position.items()},
+            "result_position": {k: float(v) for k, v in result.centred_position.items()},
+            "signs": settings.signs.model_dump(),
+            "omega_zero_deg": float(settings.omega_zero_deg),
+            "fit": {"c": fit.c, "A": fit.A, "B": fit.B, "r": fit.r, "alpha": fit.alpha, "rms": fit.rms},
+            "hull": {
+                "volume": hull.volume.astype(np.uint8),
+                "voxel_size_mm": float(hull.voxel_size_mm),
+                "origin_mm": np.asarray(hull.origin_mm, dtype=float),
+                "frame": (
+                    "volume axes (x, u, v), mm: x along the image columns from the image's left "
+                    "edge; a voxel projects to (axis row) + u cos(w) + v sin(w), w = omega - "
+                    "omega_zero_deg. points_mm and mesh/vertices_mm are motor coordinates "
+                    "(phiy, sampx, sampy): the positions that centre each point, phiz = "
+                    "result_position/phiz."
+                ),
+                "points_mm": points.astype(np.float32),
+            },
+            "mesh": {"vertices_mm": vertices.astype(np.float32), "faces": np.asarray(hull.faces, dtype=np.int32)},
+        }
+        core.write_centring_h5(paths["h5"], data)
+        core.write_ply(paths["ply"], vertices, hull.faces)
+        core.plot_centring(
+            paths["png"], frame.omega_deg_all, np.asarray(cround.shift_mm)[:, 0] * 1000.0, fit, hull.volume,
+            title=f"Murko centring {prefix}: RMS {fit.rms * 1000:.2f} um, {len(hull.faces)} mesh faces",
+        )
+        return {key: str(path) for key, path in paths.items()}
 
     def default_output_dir(self) -> Path:
         """``<session process directory>/<output_subdir>`` when no sample directory is given."""
@@ -425,11 +486,21 @@ class MurkoCentring(HardwareObject):
             diffractometer.wait_ready(self.config.motion_timeout_s)
 
     def _restore(self, start: dict[str, float]) -> None:
-        """Put every motor back where the centring found it (the failure must change nothing)."""
+        """Put every motor back where the centring found it (the failure must change nothing).
+
+        A move still under way (the centring was cancelled mid-rotation) is stopped first, or
+        it would end after, and override, the move back.
+        """
         try:
+            diffractometer = self._diffractometer()
+            motors = diffractometer.get_motors()
+            for role in start:
+                motor = motors.get(role)
+                if motor is not None and not motor.is_ready() and hasattr(motor, "abort"):
+                    motor.abort()
             now = self._positions()
             if any(abs(now[k] - start[k]) > 1e-9 for k in start):
-                self._diffractometer().set_value_motors(start, timeout=self.config.motion_timeout_s)
+                diffractometer.set_value_motors(start, timeout=self.config.motion_timeout_s)
         except Exception:
             log.exception("Murko centring: could not put the motors back to %s", start)
 
@@ -451,3 +522,104 @@ class _RgbCamera:
     def get_image_array(self) -> np.ndarray:
         data, width, height = self._camera.get_last_image()
         return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
+
+
+def murko_core() -> SimpleNamespace:
+    """The Murko core functions: ``mxcubecore_interleave.murko`` or, while it is incomplete,
+    ``mxcubecore_interleave.murko_fallback`` (same API)."""
+    try:
+        from mxcubecore_interleave.murko import client, fit, hull, plot, storage
+
+        return SimpleNamespace(
+            MurkoClient=client.MurkoClient,
+            fit_sinusoid=fit.fit_sinusoid,
+            visual_hull=hull.visual_hull,
+            write_centring_h5=storage.write_centring_h5,
+            write_ply=storage.write_ply,
+            plot_centring=plot.plot_centring,
+        )
+    except ImportError:
+        from mxcubecore_interleave import murko_fallback as fb
+
+        return SimpleNamespace(
+            MurkoClient=fb.MurkoClient,
+            fit_sinusoid=fb.fit_sinusoid,
+            visual_hull=fb.visual_hull,
+            write_centring_h5=fb.write_centring_h5,
+            write_ply=fb.write_ply,
+            plot_centring=fb.plot_centring,
+        )
+
+
+def _free_names(directory: Path, prefix: str) -> dict[str, Path]:
+    """``<prefix>[_n]_murko.h5 / _murko_mesh.ply / _murko.png`` that do not exist yet."""
+    for n in range(1, 1000):
+        stem = prefix if n == 1 else f"{prefix}_{n}"
+        paths = {
+            "h5": directory / f"{stem}_murko.h5",
+            "ply": directory / f"{stem}_murko_mesh.ply",
+            "png": directory / f"{stem}_murko.png",
+        }
+        if not any(p.exists() for p in paths.values()):
+            return paths
+    raise CentringError(f"{directory} already holds 999 Murko centrings named {prefix}; use another prefix")
+
+
+@dataclass
+class MotorFrame:
+    """Between the hull's frame (x, u, v; murko_fallback.Hull) and motor coordinates.
+
+    A point with hull coordinates (x, u, v) is centred by ``phiy = phiy0 + s_a (x - x_beam)``,
+    ``sampx = sampx0 + s_x v``, ``sampy = sampy0 + s_y u`` (with phiz at the centred value):
+    ``u``/``v`` are its ``A``/``B`` in ``c + A cos w + B sin w`` (murko.md §2.3).
+    """
+
+    start: dict[str, float]
+    signs: Signs
+    x_beam_mm: float
+    masks: np.ndarray
+    omega_deg: np.ndarray
+    omega_deg_all: np.ndarray
+    mask_pixel_mm: tuple[float, float]
+    axis_row_mask_px: float
+    image_shape: tuple[int, int]
+
+    @classmethod
+    def for_round(cls, cround: CentringRound, beam: tuple[float, float], ppmm: tuple[float, float], settings: Any) -> MotorFrame:
+        idx = [i for i, p in enumerate(cround.present) if p]
+        masks = np.stack([np.asarray(cround.views[i].foreground_mask, dtype=bool) for i in idx])
+        h, w = cround.images[idx[0]].shape[:2] if cround.images else masks.shape[1:]
+        hm, wm = masks.shape[1:]
+        sy, sx = h / hm, w / wm  # original pixels per mask pixel
+        axis_row = beam[1] + cround.fit.c * ppmm[1]  # original pixels
+        omega = np.asarray(cround.omega_deg, dtype=float) - settings.omega_zero_deg
+        return cls(
+            start=dict(cround.start_position),
+            signs=settings.signs,
+            # mask column j covers original pixels centred on (j + 0.5) * sx - 0.5
+            x_beam_mm=(beam[0] - (0.5 * sx - 0.5)) / ppmm[0],
+            masks=masks,
+            omega_deg=omega[idx],
+            omega_deg_all=omega,
+            mask_pixel_mm=(sy / ppmm[1], sx / ppmm[0]),
+            axis_row_mask_px=(axis_row + 0.5) / sy - 0.5,
+            image_shape=(int(h), int(w)),
+        )
+
+    def to_motor(self, points: np.ndarray) -> np.ndarray:
+        p = np.atleast_2d(np.asarray(points, dtype=float)).reshape(-1, 3)
+        s = self.signs
+        return np.column_stack([
+            self.start["phiy"] + s.phiy * (p[:, 0] - self.x_beam_mm),
+            self.start["sampx"] + s.sampx * p[:, 2],
+            self.start["sampy"] + s.sampy * p[:, 1],
+        ])
+
+    def to_hull(self, positions: np.ndarray) -> np.ndarray:
+        q = np.atleast_2d(np.asarray(positions, dtype=float)).reshape(-1, 3)
+        s = self.signs
+        return np.column_stack([
+            self.x_beam_mm + s.phiy * (q[:, 0] - self.start["phiy"]),
+            s.sampy * (q[:, 2] - self.start["sampy"]),
+            s.sampx * (q[:, 1] - self.start["sampx"]),
+        ])

@@ -59,16 +59,20 @@ class MurkoSampleView(SampleView):
         return HWR.beamline.get_object_by_role(self.config.murko_role)
 
     def start_auto_centring(self) -> None:
-        """Start a Murko centring in a greenlet; returns at once (like the stock method)."""
+        """Start a Murko centring in a greenlet; returns at once (like the stock method).
+
+        ``centringStarted`` is emitted before returning, as the stock sample view does.
+        """
         murko = self.murko()
         if murko is None:
             log.warning("MurkoSampleView: no '%s' object; using mxcubecore's auto-centring", self.config.murko_role)
             super().start_auto_centring()
             return
         if self.current_centring_procedure is not None or murko.is_busy():
-            log.error("MurkoSampleView: a centring is already running")
+            log.error("MurkoSampleView: a centring is already running; its signals will follow")
             return
-        self._murko_task = gevent.spawn(self.centre_with_murko)
+        self._start(murko)
+        self._murko_task = gevent.spawn(self._run, murko, None, None, {})
         self.current_centring_procedure = self._murko_task
 
     def centre_with_murko(self, output_dir=None, prefix=None, **overrides: Any):
@@ -80,12 +84,18 @@ class MurkoSampleView(SampleView):
         murko = self.murko()
         if murko is None:
             raise RuntimeError(f"no '{self.config.murko_role}' object in the beamline configuration")
-        diffractometer = HWR.beamline.diffractometer
-        diffractometer.wait_status_ready(60)
-        diffractometer.set_phase(diffractometer.get_phase_enum.CENTRE)
+        self._start(murko)
+        return self._run(murko, output_dir, prefix, overrides)
+
+    def _start(self, murko: Any) -> None:
         self.current_centring_method = METHOD
         self.emit("centringStarted", (METHOD,))
+
+    def _run(self, murko: Any, output_dir, prefix, overrides: dict[str, Any]):
+        diffractometer = HWR.beamline.diffractometer
         try:
+            diffractometer.wait_status_ready(60)
+            diffractometer.set_phase(diffractometer.get_phase_enum.CENTRE)
             result = murko.centre(output_dir=output_dir, prefix=prefix, **overrides)
         except gevent.GreenletExit:
             self._murko_failed("cancelled")
@@ -94,6 +104,8 @@ class MurkoSampleView(SampleView):
             log.error("Murko centring failed: %s", exc)
             self._murko_failed(str(exc))
             return None
+        finally:
+            self._murko_task = None
         self.last_murko_result = result
         self.centring_status = result.status()
         diffractometer.save_centring_positions()
@@ -106,7 +118,7 @@ class MurkoSampleView(SampleView):
     def cancel_centring(self) -> None:
         """Abort a running Murko centring (the motors go back); otherwise the stock behaviour."""
         task = self._murko_task
-        if task is not None and not task.dead:
+        if task is not None and not task.dead and task is not gevent.getcurrent():
             task.kill(block=True)
             return
         super().cancel_centring()
@@ -118,11 +130,3 @@ class MurkoSampleView(SampleView):
         self.current_centring_procedure = None
         self.centring_status["valid"] = False
         self.emit("centringAccepted", (False, self.get_centring_status()))
-
-    def wait_auto_centring(self, timeout: float | None = None):
-        """Wait for the running Murko centring; returns its result or None (failed)."""
-        task = self._murko_task
-        if task is None:
-            return None
-        task.join(timeout)
-        return task.value if task.successful() else None

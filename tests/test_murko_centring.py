@@ -1,0 +1,168 @@
+"""Murko centring end to end on the mockup: simulated camera → mock Murko server → fit → motors."""
+
+from __future__ import annotations
+
+import time
+
+import gevent
+import h5py
+import numpy as np
+import pytest
+
+from mxcubecore_interleave.errors import CentringError
+from mxcubecore_interleave.murko.scene import SampleScene
+from mxcubecore_interleave.murko_demo import centring_error_mm, place_sample
+
+from .murko_helpers import SignalRecorder, free_port, murko, murko_server  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.beamline
+
+SIGNALS = ("centringStarted", "centringSuccessful", "centringFailed")
+OFF_CENTRE = {"phiy": 0.035, "phiz": -0.015, "sampx": 0.025, "sampy": -0.02}
+
+
+def _positions(beamline) -> dict[str, float]:
+    return beamline.diffractometer.get_value_motors(["omega", "phiy", "phiz", "sampx", "sampy"])
+
+
+def test_centring_converges_from_off_centre_within_2_um(beamline, murko, tmp_path):
+    place_sample(beamline, OFF_CENTRE, omega=10.0)
+    before = centring_error_mm(beamline)
+    assert max(abs(v) for v in before.values()) > 0.01
+    signals = SignalRecorder(murko, SIGNALS)
+    try:
+        result = murko.centre(output_dir=tmp_path / "centring", prefix="s1")
+    finally:
+        signals.close()
+    error = centring_error_mm(beamline)
+    assert all(abs(v) < 0.002 for v in error.values()), f"error after centring (mm): {error}"
+    assert signals.names() == ["centringStarted", "centringSuccessful"]
+    method, status = signals.args("centringSuccessful")
+    assert method == "Murko"
+    assert status["valid"] is True
+    assert set(status["motors"]) == {"omega", "phiy", "phiz", "sampx", "sampy"}
+    assert status["motors"]["phiy"] == pytest.approx(_positions(beamline)["phiy"])
+    assert result.rms_mm < 0.002
+    assert len(result.rounds[-1].omega_deg) == 4
+
+
+def test_the_fit_sees_the_offsets_that_were_set(beamline, murko, tmp_path):
+    """One round: the correction applied is the offset put in, motor by motor."""
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    result = murko.centre(output_dir=tmp_path, prefix="s2", store_3d=False)
+    correction = result.rounds[0].correction
+    for role, offset in OFF_CENTRE.items():
+        assert correction[role] == pytest.approx(-offset, abs=0.002), role
+    assert result.files == {}
+
+
+def test_nothing_found_rotates_retries_then_fails_without_moving(beamline, murko, tmp_path, mocker):
+    camera = beamline.sample_view.camera
+    camera.set_scene(SampleScene(mounted=False))
+    place_sample(beamline, OFF_CENTRE, omega=30.0)
+    start = _positions(beamline)
+    grab = mocker.spy(camera, "get_image_array")
+    signals = SignalRecorder(murko, SIGNALS)
+    try:
+        with pytest.raises(CentringError, match="found no sample in 3 attempt"):
+            murko.centre(output_dir=tmp_path / "out", prefix="none")
+    finally:
+        signals.close()
+    # it really turned and retried: 3 attempts x 4 views, at turned angles
+    assert grab.call_count == 3 * 4
+    after = _positions(beamline)
+    for role, value in start.items():
+        assert after[role] == pytest.approx(value, abs=1e-9), role
+    assert signals.names() == ["centringStarted", "centringFailed"]
+    method, status = signals.args("centringFailed")
+    assert method == "Murko" and status["valid"] is False
+    assert "found no sample" in status["error"]
+    assert not (tmp_path / "out").exists(), "a failed centring must not write files"
+
+
+def _run_with_ticker(func):
+    """Run ``func`` in a greenlet while another greenlet ticks: proves the hub was never blocked."""
+    ticks = []
+
+    def ticker():
+        while True:
+            ticks.append(time.monotonic())
+            gevent.sleep(0.05)
+
+    tick = gevent.spawn(ticker)
+    try:
+        job = gevent.spawn(func)
+        job.join(timeout=30)
+        assert job.ready(), "the centring never returned"
+    finally:
+        tick.kill()
+    gaps = np.diff(ticks)
+    return job, ticks, gaps
+
+
+def test_dead_server_fails_clearly_and_the_gevent_loop_keeps_running(beamline, murko, tmp_path):
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    start = _positions(beamline)
+    murko.set_server("127.0.0.1", free_port())  # nothing listens there
+    murko.config.timeout_s = 0.6
+
+    job, ticks, gaps = _run_with_ticker(lambda: murko.centre(output_dir=tmp_path, prefix="dead"))
+    assert isinstance(job.exception, CentringError)
+    assert "Murko" in str(job.exception) and "127.0.0.1" in str(job.exception)
+    assert len(ticks) > 10
+    assert gaps.max() < 0.5, f"the hub was blocked for {gaps.max():.2f} s"
+    after = _positions(beamline)
+    for role, value in start.items():
+        assert after[role] == pytest.approx(value, abs=1e-9), role
+
+
+def test_slow_server_times_out_clearly(beamline, murko, tmp_path):
+    from mxcubecore_interleave.murko_demo import mock_server_class
+
+    MockMurkoServer = mock_server_class()
+
+    slow = MockMurkoServer("127.0.0.1", port=0, delay_s=3.0)
+    slow.start()
+    try:
+        place_sample(beamline, OFF_CENTRE, omega=0.0)
+        start = _positions(beamline)
+        murko.set_server("127.0.0.1", slow.port)
+        murko.config.timeout_s = 0.6
+        job, ticks, gaps = _run_with_ticker(lambda: murko.centre(output_dir=tmp_path, prefix="slow"))
+    finally:
+        slow.stop()
+    assert isinstance(job.exception, CentringError)
+    assert gaps.max() < 0.5
+    after = _positions(beamline)
+    for role, value in start.items():
+        assert after[role] == pytest.approx(value, abs=1e-9), role
+
+
+def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, murko, tmp_path):
+    import meshio
+    import trimesh
+
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    result = murko.centre(output_dir=tmp_path / "sample1", prefix="s1", omega_angles_deg=[0, 45, 90, 135, 180, 225, 270, 315])
+    files = result.files
+    assert set(files) >= {"h5", "ply", "png"}
+    for path in files.values():
+        assert path.startswith(str(tmp_path / "sample1"))
+
+    mesh = trimesh.load(files["ply"], force="mesh")
+    assert len(mesh.vertices) > 50 and len(mesh.faces) > 50
+    m = meshio.read(files["ply"])
+    assert m.points.shape[1] == 3
+
+    with h5py.File(files["h5"], "r") as h5:
+        assert "murko" in h5
+        assert h5["murko/omega_deg"].shape == (8,)
+
+    # the hull, in motor coordinates (positions that centre each point), holds the crystal
+    crystal = beamline.sample_view.camera.scene.crystal_points(300, seed=1)
+    inside = result.hull_contains(crystal)
+    assert inside.mean() > 0.95, f"only {inside.mean():.0%} of the crystal is inside the hull"
+    # and the mesh is where the crystal is: its bounds enclose the crystal centre
+    centre = np.array([beamline.sample_view.camera.scene.crystal_position[k] for k in ("phiy", "sampx", "sampy")])
+    lo, hi = mesh.bounds
+    assert np.all(lo <= centre) and np.all(centre <= hi)

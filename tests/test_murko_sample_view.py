@@ -1,0 +1,129 @@
+"""Murko through the sample view: what mxcubeweb's auto-centring button and the queue's mounting call."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gevent
+import gevent.event
+import pytest
+
+from mxcubecore_interleave.hardware_objects.MurkoSampleView import MurkoSampleView
+from mxcubecore_interleave.murko.scene import SampleScene
+from mxcubecore_interleave.murko_demo import centring_error_mm, place_sample
+from mxcubecore_interleave.testing import wait_until
+
+from .murko_helpers import SignalRecorder, murko, murko_server  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.beamline
+
+SIGNALS = ("centringStarted", "centringSuccessful", "centringFailed", "centringAccepted")
+OFF_CENTRE = {"phiy": -0.03, "phiz": 0.01, "sampx": -0.02, "sampy": 0.02}
+
+
+def _positions(beamline) -> dict[str, float]:
+    return beamline.diffractometer.get_value_motors(["omega", "phiy", "phiz", "sampx", "sampy"])
+
+
+def test_the_auto_centring_button_centres_with_murko(beamline, murko, tmp_path):
+    sample_view = beamline.sample_view
+    assert isinstance(sample_view, MurkoSampleView)
+    murko.config.output_subdir = "murko"
+    place_sample(beamline, OFF_CENTRE, omega=5.0)
+    signals = SignalRecorder(sample_view, SIGNALS)
+    try:
+        sample_view.start_auto_centring()  # returns at once, like mxcubecore's
+        assert signals.names() == ["centringStarted"]
+        assert wait_until(lambda: "centringAccepted" in signals.names(), timeout=60)
+    finally:
+        signals.close()
+    assert signals.names() == ["centringStarted", "centringSuccessful", "centringAccepted"]
+    assert signals.args("centringStarted") == ("Murko",)
+    accepted, status = signals.args("centringAccepted")
+    assert accepted is True and status["valid"] is True
+    # mxcubeweb's adapter turns status["motors"] into a point with motor_positions_to_screen
+    x, y = sample_view.motor_positions_to_screen(status["motors"])
+    assert (x, y) == tuple(int(v) for v in beamline.beam.get_beam_position_on_screen())
+    files = status["murko"]["files"]
+    assert files["h5"].endswith("_murko.h5")
+    assert files["h5"].startswith(beamline.session.get_base_process_directory())
+    error = centring_error_mm(beamline)
+    assert all(abs(v) < 0.002 for v in error.values()), error
+
+
+def test_the_queue_mounting_path_waits_for_the_murko_centring(beamline, murko, mocker):
+    """mxcubecore's own ``mount_sample`` (LOOP centring) gets a valid centring from Murko."""
+    from mxcubecore.queue_entry import base_queue_entry
+    from mxcubecore.queue_entry.base_queue_entry import CENTRING_METHOD
+
+    changer = mocker.MagicMock()
+    changer.load.return_value = True
+    changer.has_loaded_sample.return_value = True
+    mocker.patch.object(type(beamline), "sample_changer", new_callable=mocker.PropertyMock, return_value=changer)
+    beamline.queue_manager.centring_method = CENTRING_METHOD.LOOP
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+
+    result = gevent.event.AsyncResult()
+    outcome = {}
+
+    class Done:  # a live object: PyDispatcher holds slots weakly
+        def __call__(self, success, info):
+            outcome["success"] = success
+            result.set(info)
+
+    done = Done()
+    sample = SimpleNamespace(location=(1, 1), loc_str="1:01", code="", lims_id=None)
+    base_queue_entry.mount_sample(sample, done.__call__, result)
+    assert outcome["success"] is True
+    assert result.get(timeout=1)["valid"] is True
+    assert all(abs(v) < 0.002 for v in centring_error_mm(beamline).values())
+
+
+def test_a_failed_murko_centring_is_reported_and_moves_nothing(beamline, murko):
+    sample_view = beamline.sample_view
+    beamline.sample_view.camera.set_scene(SampleScene(mounted=False))
+    murko.config.max_attempts = 2
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    start = _positions(beamline)
+    signals = SignalRecorder(sample_view, SIGNALS)
+    try:
+        sample_view.start_auto_centring()
+        assert wait_until(lambda: "centringAccepted" in signals.names(), timeout=60)
+    finally:
+        signals.close()
+    assert signals.names() == ["centringStarted", "centringFailed", "centringAccepted"]
+    accepted, status = signals.args("centringAccepted")
+    assert accepted is False and status["valid"] is False
+    assert "found no sample" in status["error"]
+    after = _positions(beamline)
+    for role, value in start.items():
+        assert after[role] == pytest.approx(value, abs=1e-9), role
+
+
+def test_cancel_puts_the_motors_back(beamline, murko):
+    from mxcubecore_interleave.murko_demo import mock_server_class
+
+    MockMurkoServer = mock_server_class()
+
+    slow = MockMurkoServer("127.0.0.1", port=0, delay_s=5.0)
+    slow.start()
+    sample_view = beamline.sample_view
+    try:
+        murko.set_server("127.0.0.1", slow.port)
+        place_sample(beamline, OFF_CENTRE, omega=0.0)
+        start = _positions(beamline)
+        signals = SignalRecorder(sample_view, SIGNALS)
+        sample_view.start_auto_centring()
+        assert wait_until(lambda: murko.is_busy(), timeout=10)
+        gevent.sleep(0.5)
+        sample_view.cancel_centring()
+        signals.close()
+    finally:
+        slow.stop()
+    assert signals.names()[0] == "centringStarted"
+    assert "centringFailed" in signals.names()
+    assert "cancelled" in signals.args("centringFailed")[1]["error"]
+    assert not murko.is_busy()
+    after = _positions(beamline)
+    for role, value in start.items():
+        assert after[role] == pytest.approx(value, abs=1e-9), role
