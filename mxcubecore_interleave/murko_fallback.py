@@ -321,7 +321,15 @@ def write_centring_h5(path: str | Path, data: dict[str, Any]) -> Path:
 # --- plot ----------------------------------------------------------------------------------
 
 
-def plot_centring(path: str | Path, omega_deg: Any, shift_um: Any, fit: SinusoidFit, volume: np.ndarray | None, title: str = "") -> Path:
+def plot_centring(
+    path: str | Path,
+    omega_deg: Any,
+    shift_um: Any,
+    fit: SinusoidFit,
+    volume: np.ndarray | None,
+    title: str = "",
+    voxel_mm: float | None = None,
+) -> Path:
     """Fit of the vertical click offsets against omega, and the hull's three projections."""
     import matplotlib
 
@@ -338,11 +346,15 @@ def plot_centring(path: str | Path, omega_deg: Any, shift_um: Any, fit: Sinusoid
     axes[0].plot(omega % 360, np.asarray(shift_um, dtype=float), "o", label="Murko clicks")
     axes[0].set(xlabel="omega (deg)", ylabel="vertical offset from beam (um)", title=f"RMS {fit.rms * 1000:.2f} um")
     axes[0].legend(fontsize=8)
-    names = [("along (x)", "u"), ("along (x)", "v"), ("u", "v")]
+    unit = "um" if voxel_mm else "voxels"
+    scale = voxel_mm * 1000.0 if voxel_mm else 1.0
+    names = [("along the axis", "u"), ("along the axis", "v"), ("u", "v")]
     for ax, axis, (xl, yl) in zip(axes[1:], (2, 1, 0), names):
         if volume is not None and volume.any():
-            ax.imshow(volume.any(axis=axis).T, origin="lower", cmap="gray_r", aspect="equal")
-        ax.set(xlabel=xl, ylabel=yl, title="hull projection")
+            projection = volume.any(axis=axis).T
+            extent = (0, projection.shape[1] * scale, 0, projection.shape[0] * scale)
+            ax.imshow(projection, origin="lower", cmap="gray_r", aspect="equal", extent=extent)
+        ax.set(xlabel=f"{xl} ({unit})", ylabel=f"{yl} ({unit})", title="hull projection")
     fig.suptitle(title or "Murko centring")
     fig.tight_layout()
     path = Path(path)

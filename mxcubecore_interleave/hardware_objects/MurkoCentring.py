@@ -445,6 +445,7 @@ class MurkoCentring(HardwareObject):
         core.plot_centring(
             paths["png"], frame.omega_deg_all, np.asarray(cround.shift_mm)[:, 0] * 1000.0, fit, hull.volume,
             title=f"Murko centring {prefix}: RMS {fit.rms * 1000:.2f} um, {len(hull.faces)} mesh faces",
+            voxel_mm=float(hull.voxel_size_mm),
         )
         return {key: str(path) for key, path in paths.items()}
 
