@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import os
 import pickle
 import threading
@@ -135,4 +134,3 @@ def test_hull_of_a_cylinder_and_a_binary_ply_that_trimesh_reads(tmp_path):
     assert mesh.bounds[1][1] == pytest.approx(0.0105, abs=0.002)
     with pytest.raises(FileExistsError):
         write_ply(path, hull.vertices_mm, hull.faces)
-
