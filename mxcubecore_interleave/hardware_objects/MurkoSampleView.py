@@ -58,22 +58,24 @@ class MurkoSampleView(SampleView):
             return None
         return HWR.beamline.get_object_by_role(self.config.murko_role)
 
-    def start_auto_centring(self) -> None:
+    def start_auto_centring(self) -> dict:
         """Start a Murko centring in a greenlet; returns at once (like the stock method).
 
-        ``centringStarted`` is emitted before returning, as the stock sample view does.
+        ``centringStarted`` is emitted before returning, as the stock sample view does. Returns a
+        small dict (mxcubeweb's route for an exported method needs a JSON-serialisable value).
         """
         murko = self.murko()
         if murko is None:
             log.warning("MurkoSampleView: no '%s' object; using mxcubecore's auto-centring", self.config.murko_role)
             super().start_auto_centring()
-            return
+            return {"method": "Automatic", "started": True}
         if self.current_centring_procedure is not None or murko.is_busy():
             log.error("MurkoSampleView: a centring is already running; its signals will follow")
-            return
+            return {"method": METHOD, "started": False, "reason": "a centring is already running"}
         self._start(murko)
         self._murko_task = gevent.spawn(self._run, murko, None, None, {})
         self.current_centring_procedure = self._murko_task
+        return {"method": METHOD, "started": True}
 
     def centre_with_murko(self, output_dir=None, prefix=None, **overrides: Any):
         """Centre now with Murko, emitting the sample view's centring signals; blocks the caller.
@@ -124,7 +126,9 @@ class MurkoSampleView(SampleView):
         super().cancel_centring()
 
     def _murko_failed(self, reason: str) -> None:
-        self.centring_status = {"valid": False, "method": METHOD, "error": reason}
+        # "motors" (where the sample still is) because listeners such as mxcubeweb's adapter read
+        # status["motors"] on every centringAccepted, successful or not
+        self.centring_status = {"valid": False, "method": METHOD, "error": reason, "motors": self.get_positions()}
         self.emit("centringFailed", (METHOD, self.get_centring_status()))
         self.current_centring_method = None
         self.current_centring_procedure = None
