@@ -32,7 +32,8 @@ def test_the_auto_centring_button_centres_with_murko(beamline, murko, tmp_path):
     place_sample(beamline, OFF_CENTRE, omega=5.0)
     signals = SignalRecorder(sample_view, SIGNALS)
     try:
-        sample_view.start_auto_centring()  # returns at once, like mxcubecore's
+        answer = sample_view.start_auto_centring()  # returns at once, like mxcubecore's
+        assert answer == {"method": "Murko", "started": True}
         assert signals.names() == ["centringStarted"]
         assert wait_until(lambda: "centringAccepted" in signals.names(), timeout=60)
     finally:
@@ -95,6 +96,8 @@ def test_a_failed_murko_centring_is_reported_and_moves_nothing(beamline, murko):
     accepted, status = signals.args("centringAccepted")
     assert accepted is False and status["valid"] is False
     assert "found no sample" in status["error"]
+    # mxcubeweb's adapter reads status["motors"] on every centringAccepted: where the sample is
+    assert status["motors"] == pytest.approx(start, abs=1e-9)
     after = _positions(beamline)
     for role, value in start.items():
         assert after[role] == pytest.approx(value, abs=1e-9), role
