@@ -70,4 +70,6 @@ def murko(beamline, murko_server):
     ho = beamline.get_object_by_role("murko")
     assert ho is not None, "configuration/beamline.yaml has no murko role"
     ho.set_server("127.0.0.1", murko_server.port)
+    # omega turns at 100 deg/s in the mockup configuration; the tests do not measure motion
+    beamline.diffractometer.omega.set_velocity(1000.0)
     return ho

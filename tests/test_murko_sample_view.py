@@ -113,12 +113,14 @@ def test_cancel_puts_the_motors_back(beamline, murko):
     sample_view = beamline.sample_view
     try:
         murko.set_server("127.0.0.1", slow.port)
+        omega = beamline.diffractometer.omega
+        omega.set_velocity(100.0)  # slow enough to cancel in the middle of a rotation
         place_sample(beamline, OFF_CENTRE, omega=0.0)
         start = _positions(beamline)
         signals = SignalRecorder(sample_view, SIGNALS)
         sample_view.start_auto_centring()
-        assert wait_until(lambda: murko.is_busy(), timeout=10)
-        gevent.sleep(0.5)
+        assert wait_until(lambda: 20.0 < omega.get_value() < 70.0, timeout=10)
+        assert not omega.is_ready()  # omega is turning to the second view
         sample_view.cancel_centring()
         signals.close()
     finally:
