@@ -166,3 +166,24 @@ def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, 
     centre = np.array([beamline.sample_view.camera.scene.crystal_position[k] for k in ("phiy", "sampx", "sampy")])
     lo, hi = mesh.bounds
     assert np.all(lo <= centre) and np.all(centre <= hi)
+
+
+def test_a_fit_worse_than_the_limit_moves_nothing(beamline, murko, tmp_path):
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    start = _positions(beamline)
+    with pytest.raises(CentringError, match="do not fit one sinusoid"):
+        murko.centre(output_dir=tmp_path / "out", prefix="bad", max_rms_mm=1e-7)
+    after = _positions(beamline)
+    for role, value in start.items():
+        assert after[role] == pytest.approx(value, abs=1e-9), role
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_or_invalid_overrides_are_refused_before_anything_moves(beamline, murko):
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    start = _positions(beamline)
+    with pytest.raises(CentringError, match="unknown Murko centring setting"):
+        murko.centre(omega_angle=[0, 90])
+    with pytest.raises(ValueError, match="at least 3 omega angles"):
+        murko.centre(omega_angles_deg=[0, 90])
+    assert _positions(beamline) == pytest.approx(start)

@@ -140,6 +140,9 @@ class MurkoCentring(HardwareObject):
         rounds: int = Field(1, ge=1, le=5)
         tolerance_mm: float = Field(0.001, gt=0)
         """Stop iterating once a correction is smaller than this."""
+        max_rms_mm: float = Field(0.02, gt=0)
+        """Refuse a fit whose residual RMS is larger (clicks that do not lie on one sinusoid:
+        Murko picked different features in different views); nothing is moved."""
         signs: Signs = Signs()
         omega_zero_deg: float = 0.0
         motion_timeout_s: float = Field(60.0, gt=0)
@@ -352,6 +355,12 @@ class MurkoCentring(HardwareObject):
         shift = np.column_stack([(clicks[:, 0] - beam_y) / ppmm_y, (clicks[:, 1] - beam_x) / ppmm_x])
         angles = np.array([omegas[i] for i in idx]) - settings.omega_zero_deg
         result = murko_core().fit_sinusoid(angles, shift[:, 0])
+        if result.rms > settings.max_rms_mm:
+            raise CentringError(
+                f"the Murko clicks do not fit one sinusoid (RMS {result.rms * 1000:.1f} um > "
+                f"{settings.max_rms_mm * 1000:.1f} um): Murko picked different features in different "
+                "views. Motors put back; centre by hand or retry with more views."
+            )
         s = settings.signs
         correction = {
             "sampx": s.sampx * float(result.B),
