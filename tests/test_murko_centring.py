@@ -187,3 +187,17 @@ def test_unknown_or_invalid_overrides_are_refused_before_anything_moves(beamline
     with pytest.raises(ValueError, match="at least 3 omega angles"):
         murko.centre(omega_angles_deg=[0, 90])
     assert _positions(beamline) == pytest.approx(start)
+
+
+def test_the_configuration_reads_from_xml_text_too():
+    from mxcubecore_interleave.hardware_objects.MurkoCentring import MurkoCentring
+
+    config = MurkoCentring.HOConfig(
+        port=23475, omega_angles_deg="[0, 120, 240]", signs={"sampx": -1, "sampy": 1, "phiz": -1, "phiy": 1}
+    )
+    assert config.omega_angles_deg == [0.0, 120.0, 240.0]
+    assert config.signs.sampx == -1 and config.signs.phiz == -1
+    with pytest.raises(ValueError, match="TCP|less than or equal"):
+        MurkoCentring.HOConfig(port=89011)
+    with pytest.raises(ValueError, match=r"\+1 or -1"):
+        MurkoCentring.HOConfig(signs="{'sampx': 2}")

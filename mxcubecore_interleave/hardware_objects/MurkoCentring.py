@@ -152,6 +152,19 @@ class MurkoCentring(HardwareObject):
         hull_voxel_mm: float = Field(0.004, gt=0)
         output_subdir: str = "murko"
 
+        @field_validator("omega_angles_deg", "signs", mode="before")
+        @classmethod
+        def _from_xml_text(cls, value: Any) -> Any:
+            """XML properties arrive as text ("[0, 90, 180, 270]"): read them as literals."""
+            if isinstance(value, str):
+                import ast
+
+                try:
+                    return ast.literal_eval(value.strip())
+                except (ValueError, SyntaxError) as exc:
+                    raise ValueError(f"cannot read {value!r} as a list or dict") from exc
+            return value
+
         @field_validator("omega_angles_deg")
         @classmethod
         def _enough_angles(cls, value: list[float]) -> list[float]:
