@@ -201,3 +201,52 @@ def test_the_configuration_reads_from_xml_text_too():
         MurkoCentring.HOConfig(port=89011)
     with pytest.raises(ValueError, match=r"\+1 or -1"):
         MurkoCentring.HOConfig(signs="{'sampx': 2}")
+
+
+@pytest.mark.parametrize(
+    "directions",
+    [
+        {"omega": -1, "phiy": 1, "phiz": 1, "sampx": 1, "sampy": 1},
+        {"omega": 1, "phiy": -1, "phiz": -1, "sampx": -1, "sampy": -1},
+    ],
+)
+def test_sign_factors_follow_the_sample_view_motor_directions(beamline, murko, directions):
+    """Another beamline's conventions: the camera and SampleView agree, the signs adapt."""
+    from mxcubecore_interleave.hardware_objects.MurkoCentring import Signs
+
+    for role, direction in directions.items():
+        beamline.sample_view.centring_motors[role].direction = direction
+    signs = Signs(
+        sampx=directions["sampx"] * directions["omega"],
+        sampy=directions["sampy"],
+        phiz=directions["phiz"],
+        phiy=directions["phiy"],
+    )
+    place_sample(beamline, OFF_CENTRE, omega=20.0)
+    murko.centre(store_3d=False, signs=signs)
+    error = centring_error_mm(beamline)
+    assert all(abs(v) < 0.002 for v in error.values()), error
+
+    # the same centring with the mockup's default signs moves some motor the wrong way
+    place_sample(beamline, OFF_CENTRE, omega=20.0)
+    murko.centre(store_3d=False)
+    error = centring_error_mm(beamline)
+    assert max(abs(v) for v in error.values()) > 0.01
+
+
+def test_more_rounds_stop_once_the_correction_is_below_tolerance(beamline, murko):
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    result = murko.centre(store_3d=False, rounds=4, tolerance_mm=0.001)
+    assert len(result.rounds) == 2  # the second round finds less than 1 um to do
+    assert max(abs(v) for v in result.rounds[1].correction.values()) < 0.001
+    assert all(abs(v) < 0.002 for v in centring_error_mm(beamline).values())
+
+
+def test_a_noisy_camera_still_centres_within_2_um(beamline, murko):
+    camera = beamline.sample_view.camera
+    camera.set_scene(camera.scene.model_copy(update={"noise_level": 8.0}))
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    result = murko.centre(store_3d=False, omega_angles_deg=[0, 45, 90, 135, 180, 225, 270, 315])
+    assert result.rms_mm > 0  # the noise shows in the fit ...
+    error = centring_error_mm(beamline)
+    assert all(abs(v) < 0.002 for v in error.values()), error  # ... not in the result
