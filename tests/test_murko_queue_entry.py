@@ -68,6 +68,11 @@ def test_the_entry_centres_stores_3d_and_hands_the_position_to_the_collection(be
     dc_model, _ = q.entry(dc_node)
     handed = dc_model.acquisitions[0].acquisition_parameters.centred_position
     assert handed is cpos
+    # and LIMS finds the files through the collection's comment
+    stored = beamline.lims.recorded["collections"]
+    assert len(stored) == 1
+    assert files["h5"] in stored[0]["parameters"]["comments"]
+    assert files["ply"] in stored[0]["parameters"]["comments"]
 
 
 def test_a_failing_centring_fails_the_entry_and_keeps_the_motors(beamline, murko):

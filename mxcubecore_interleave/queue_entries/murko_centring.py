@@ -10,7 +10,8 @@ processing directory, and leaves the result on the queue model:
 * ``model.murko_files``: ``{"h5": …, "ply": …, "png": …}``; ``model.murko_summary``: fit RMS,
   rounds, positions;
 * every later collection of the same sample that has no centred position yet gets this one,
-  so "Murko centring, then collect" runs unattended.
+  so "Murko centring, then collect" runs unattended; its comment (what LIMS stores) names the
+  HDF5 and PLY files, since ISPyB has no field for a mesh.
 """
 
 from __future__ import annotations
@@ -157,9 +158,20 @@ class MurkoCentringQueueEntry(BaseQueueEntry):
             current = getattr(params, "centred_position", None)
             if current is None or not any(v is not None for v in current.as_dict().values()):
                 params.centred_position = cpos
+                # LIMS has no field for a mesh: the collection's comment names the files
+                note = _lims_note(cpos)
+                if note and note not in (params.comments or ""):
+                    params.comments = f"{params.comments} {note}".strip() if params.comments else note
 
     def get_type_str(self) -> str:
         return "Murko centring"
+
+
+def _lims_note(cpos: qmo.CentredPosition) -> str:
+    files = getattr(cpos, "murko_files", None) or {}
+    if not files:
+        return ""
+    return "Murko centring 3D: " + ", ".join(files[k] for k in ("h5", "ply") if k in files)
 
 
 def _later_nodes_of_sample(model: qmo.TaskNode) -> list[qmo.TaskNode]:
