@@ -250,3 +250,24 @@ def test_a_noisy_camera_still_centres_within_2_um(beamline, murko):
     assert result.rms_mm > 0  # the noise shows in the fit ...
     error = centring_error_mm(beamline)
     assert all(abs(v) < 0.002 for v in error.values()), error  # ... not in the result
+
+
+def test_the_demo_centres_through_its_own_mock_server_and_writes_the_files(beamline, tmp_path):
+    import json
+
+    from mxcubecore_interleave.murko_demo import run_centring_demo
+
+    beamline.diffractometer.omega.set_velocity(1000.0)
+    murko = beamline.get_object_by_role("murko")
+    configured = (murko.config.host, murko.config.port)
+    summary = run_centring_demo(beamline, tmp_path / "demo", prefix="demo")
+    json.dumps(summary)  # a JSON-friendly summary for the demo report
+    assert max(abs(v) for v in summary["error_before_um"].values()) > 10
+    assert summary["max_error_after_um"] < 2.0
+    assert set(summary["files"]) == {"h5", "ply", "png"}
+    for path in summary["files"].values():
+        assert path.startswith(str(tmp_path / "demo"))
+    from PIL import Image
+
+    assert Image.open(summary["files"]["png"]).size[0] > 400
+    assert (murko.config.host, murko.config.port) == configured  # the demo restores the server
