@@ -30,8 +30,10 @@ import json
 import logging
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -185,7 +187,8 @@ class SimulatedSampleCamera(HardwareObject):
         else:
             self.set_stream_size(self.get_width(), self.get_height())
         url = self.start_mjpeg_server()
-        if shutil.which(self.config.video_streamer) is None:
+        streamer = self._video_streamer()
+        if streamer is None:
             log.warning("SimulatedSampleCamera: %s not found; MJPEG only at %s", self.config.video_streamer, url)
             return
         if self._video_stream_process is not None and self._video_stream_process.poll() is None:
@@ -193,7 +196,7 @@ class SimulatedSampleCamera(HardwareObject):
         width, height = self._stream_size
         self._video_stream_process = subprocess.Popen(  # noqa: S603 (fixed argument list)
             [
-                self.config.video_streamer,
+                streamer,
                 "-uri", url,
                 "-hs", "localhost",
                 "-p", str(self._port),
@@ -205,6 +208,14 @@ class SimulatedSampleCamera(HardwareObject):
             close_fds=True,
             stdout=subprocess.DEVNULL,
         )
+
+    def _video_streamer(self) -> str | None:
+        """The streamer command: on PATH, or installed next to this Python (a virtualenv)."""
+        found = shutil.which(self.config.video_streamer)
+        if found is None:
+            candidate = Path(sys.executable).parent / self.config.video_streamer
+            found = str(candidate) if candidate.is_file() else None
+        return found
 
     def stop_streaming(self) -> None:
         """Stop the streamer this camera started (by its pid) and the MJPEG server."""
