@@ -290,8 +290,8 @@ def write_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> Path
 
 
 def write_centring_h5(path: str | Path, data: dict[str, Any]) -> Path:
-    """``data`` (nested dicts of arrays / scalars / strings) under group ``murko/``; dict-valued
-    entries named ``*position*`` become attribute sets."""
+    """``data`` under group ``murko/``: dicts become groups, strings string datasets, the rest
+    arrays (gzip when larger than 64 values). Written atomically; never overwrites."""
     import h5py
 
     from mxcubecore_interleave.atomic import atomic_output
