@@ -155,8 +155,16 @@ def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, 
     assert m.points.shape[1] == 3
 
     with h5py.File(files["h5"], "r") as h5:
-        assert "murko" in h5
-        assert h5["murko/omega_deg"].shape == (8,)
+        g = h5["murko"]
+        assert g["omega_deg"].shape == (8,)
+        assert g["masks"].shape[0] == 8 and g["masks"].dtype == np.uint8
+        assert g["fit/rms"][()] == pytest.approx(result.rms_mm)
+        assert g["result_position/phiy"][()] == pytest.approx(result.centred_position["phiy"])
+        h5_vertices = g["mesh/vertices_mm"][()]
+        h5_faces = g["mesh/faces"][()]
+    # the PLY is the HDF5's mesh, as the third-party readers see it
+    assert np.allclose(m.points, h5_vertices, atol=1e-7)
+    assert np.array_equal(m.cells_dict["triangle"], h5_faces)
 
     # the hull, in motor coordinates (positions that centre each point), holds the crystal
     crystal = beamline.sample_view.camera.scene.crystal_points(300, seed=1)
