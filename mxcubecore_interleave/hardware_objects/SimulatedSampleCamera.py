@@ -70,6 +70,7 @@ class SimulatedSampleCamera(HardwareObject):
     """Renders the simulated sample as seen by the on-axis camera."""
 
     class HOConfig(HardwareObject.HOConfig):
+        username: str = "Sample camera (simulated)"
         width: int = Field(640, gt=8, le=8192)
         height: int = Field(480, gt=8, le=8192)
         jpeg_quality: int = Field(90, ge=10, le=100)
