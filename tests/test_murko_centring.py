@@ -279,3 +279,24 @@ def test_the_demo_centres_through_its_own_mock_server_and_writes_the_files(beaml
 
     assert Image.open(summary["files"]["png"]).size[0] > 400
     assert (murko.config.host, murko.config.port) == configured  # the demo restores the server
+
+
+def test_views_without_the_sample_are_left_out_of_the_fit(beamline, murko, tmp_path):
+    """Murko misses the sample in one of five views: the four others still centre it."""
+    client = murko.client()
+    real_predict = client.predict
+
+    def predict_missing_second(images):
+        views = real_predict(images)
+        views[1].present = False
+        return views
+
+    client.predict = predict_missing_second
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    result = murko.centre(output_dir=tmp_path / "out", prefix="miss", omega_angles_deg=[0, 72, 144, 216, 288])
+    assert result.rounds[0].present == [True, False, True, True, True]
+    assert np.isnan(result.rounds[0].shift_mm[1]).all()
+    assert all(abs(v) < 0.002 for v in centring_error_mm(beamline).values())
+    with h5py.File(result.files["h5"], "r") as h5:
+        assert h5["murko/present"][()].tolist() == [1, 0, 1, 1, 1]
+        assert h5["murko/masks"].shape[0] == 4

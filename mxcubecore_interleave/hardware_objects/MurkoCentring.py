@@ -3,7 +3,7 @@
 A thin adapter: the request/reply protocol, the fit, the hull and the file formats live in
 ``mxcubecore_interleave.murko``. This HardwareObject takes the pictures at the configured omega
 angles, asks Murko where the sample is, turns the clicks into millimetres with the beam mark and
-pixels-per-mm the diffractometer reports, fits ``c + A cos w + B sin w`` (murko.md §2.3), moves
+pixels-per-mm the diffractometer reports, fits ``c + A cos w + B sin w`` by linear least squares, moves
 phiy, phiz, sampx and sampy through ``diffractometer.set_value_motors`` and stores the 3D hull
 (HDF5 + PLY) and a PNG next to the sample's data.
 
@@ -11,7 +11,7 @@ If Murko finds nothing, it turns omega by ``retry_rotation_deg`` and tries again
 ``max_attempts`` it gives up with ``CentringError`` and puts every motor back where it was.
 
 Signals (on this object): ``centringStarted(method)``, ``centringSuccessful(method, status)``,
-``centringFailed(method, status)``. ``MurkoSampleView`` re-emits them on the sample view, where
+``centringFailed(method, status)``. ``MurkoSampleView`` emits the same on the sample view, where
 mxcubeweb and the queue listen.
 
 Example YAML (``configuration/murko.yaml``)::
@@ -53,7 +53,7 @@ user_log = logging.getLogger("user_level_log")
 
 
 class Signs(BaseModel):
-    """Per-beamline sign factors (murko.md §2.3): +1 or -1 for each correction.
+    """Per-beamline sign factors: +1 or -1 for each correction.
 
     ``sampx += sampx * B``, ``sampy += sampy * A``, ``phiz += phiz * c``, ``phiy += phiy * mean(along)``.
     On mxcubecore's mockup (all SampleView ``motor_directions`` +1) they are all +1; in general
@@ -84,7 +84,8 @@ class CentringRound:
     views: list[Any]
     present: list[bool]
     shift_mm: np.ndarray
-    """(N, 2): (orthogonal = vertical, along = horizontal) offsets of the clicks from the beam."""
+    """(N, 2) mm: (vertical = across the axis, horizontal = along it) offsets of the clicks from
+    the beam, one row per view, NaN where Murko found nothing."""
     fit: Any
     correction: dict[str, float]
     images: list[np.ndarray] = field(repr=False, default_factory=list)
@@ -365,9 +366,11 @@ class MurkoCentring(HardwareObject):
         ppmm_x, ppmm_y = self._diffractometer().get_pixels_per_mm()
         idx = [i for i, p in enumerate(present) if p]
         clicks = np.array([views[i].click_px for i in idx], dtype=float)  # (row, col) pixels
-        shift = np.column_stack([(clicks[:, 0] - beam_y) / ppmm_y, (clicks[:, 1] - beam_x) / ppmm_x])
+        found = np.column_stack([(clicks[:, 0] - beam_y) / ppmm_y, (clicks[:, 1] - beam_x) / ppmm_x])
+        shift = np.full((len(views), 2), np.nan)  # one row per view, NaN where nothing was found
+        shift[idx] = found
         angles = np.array([omegas[i] for i in idx]) - settings.omega_zero_deg
-        result = murko_core().fit_sinusoid(angles, shift[:, 0])
+        result = murko_core().fit_sinusoid(angles, found[:, 0])
         if result.rms > settings.max_rms_mm:
             raise CentringError(
                 f"the Murko clicks do not fit one sinusoid (RMS {result.rms * 1000:.1f} um > "
@@ -379,7 +382,7 @@ class MurkoCentring(HardwareObject):
             "sampx": s.sampx * float(result.B),
             "sampy": s.sampy * float(result.A),
             "phiz": s.phiz * float(result.c),
-            "phiy": s.phiy * float(np.mean(shift[:, 1])),
+            "phiy": s.phiy * float(np.mean(found[:, 1])),
         }
         return CentringRound(
             omega_deg=list(omegas),
@@ -464,8 +467,9 @@ class MurkoCentring(HardwareObject):
         }
         core.write_centring_h5(paths["h5"], data)
         core.write_ply(paths["ply"], vertices, hull.faces)
+        found = np.asarray(cround.present, dtype=bool)
         core.plot_centring(
-            paths["png"], frame.omega_deg_all, np.asarray(cround.shift_mm)[:, 0] * 1000.0, fit, hull.volume,
+            paths["png"], frame.omega_deg_all[found], np.asarray(cround.shift_mm)[found, 0] * 1000.0, fit, hull.volume,
             title=f"Murko centring {prefix}: RMS {fit.rms * 1000:.2f} um, {len(hull.faces)} mesh faces",
             voxel_mm=float(hull.voxel_size_mm),
         )
