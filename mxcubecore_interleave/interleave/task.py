@@ -189,12 +189,13 @@ class InterleavedTask(BaseModel):
     def _consistent(self) -> "InterleavedTask":
         if not self.sweeps:
             raise ValueError("an interleaved collection needs at least one sweep")
-        seen: set[str] = set()
+        seen: dict[str, Sweep] = {}
         for s in self.all_sweeps():
             if s.id in seen:
-                what = "the inverse-beam partner id" if s.inverse_of else "the sweep id"
-                raise ValueError(f"{what} {s.id!r} is used twice; every sweep needs its own id")
-            seen.add(s.id)
+                partner = s.inverse_of or seen[s.id].inverse_of
+                what = f"the inverse-beam partner id {s.id!r} (of sweep {partner!r})" if partner else f"the sweep id {s.id!r}"
+                raise ValueError(f"{what} is used twice; every sweep needs its own id")
+            seen[s.id] = s
         for s in self.sweeps:
             n = self.wedge_images(s)
             if n > s.num_images:
