@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .cost import MotionCostModel, PlanCost, price
 from .task import InterleavedTask, Strategy, Sweep
@@ -38,8 +39,7 @@ class SweepSettings:
         return cls(round(s.energy, 6), s.kappa, s.phi, s.transmission, res)
 
 
-@dataclass(frozen=True)
-class Wedge:
+class Wedge(NamedTuple):
     """One wedge: a contiguous run of frames of one sweep, collected as one detector series."""
 
     order: int  # 0-based position in the acquisition order
@@ -93,85 +93,103 @@ class Plan:
         return price(self.settings(), model)
 
 
-def wedge_part(sweep_id: str, k: int, width: int = 3) -> str:
-    return f"{sweep_id}_w{k:0{width}d}"
+def _best_path(start: SweepSettings | None, groups: list[SweepSettings], active: tuple[int, ...],
+               model: MotionCostModel) -> tuple[int, ...]:
+    """Cheapest order to visit ``active`` groups starting from ``start`` (exact up to 7 groups)."""
+    if len(active) <= 1:
+        return active
 
+    def walk_cost(order: tuple[int, ...]) -> float:
+        c = model.step(start, groups[order[0]]) if start is not None else 0.0
+        return c + sum(model.step(groups[a], groups[b]) for a, b in zip(order, order[1:]))
 
-def _group_order(groups: list[SweepSettings], model: MotionCostModel) -> list[int]:
-    """Order of the setting groups that minimises the walk cost (exact for few groups)."""
-    n = len(groups)
-    if n <= 2:
-        return list(range(n))
-    if n <= 7:
-        best, best_cost = None, float("inf")
-        for perm in itertools.permutations(range(1, n)):
-            order = (0, *perm)
-            c = sum(model.step(groups[a], groups[b]) for a, b in zip(order, order[1:]))
-            if c < best_cost - 1e-12:
-                best, best_cost = list(order), c
-        return best  # type: ignore[return-value]
-    # greedy nearest neighbour from the first group
-    left, order = set(range(1, n)), [0]
+    if len(active) <= 7:
+        return min(itertools.permutations(active), key=walk_cost)
+    left, order = list(active), []
+    cur = start
     while left:
-        nxt = min(left, key=lambda j: (model.step(groups[order[-1]], groups[j]), j))
+        nxt = min(left, key=lambda j: model.step(cur, groups[j]) if cur is not None else 0.0)
         order.append(nxt)
         left.remove(nxt)
-    return order
+        cur = groups[nxt]
+    return tuple(order)
 
 
-def sweep_order(task: InterleavedTask, strategy: Strategy | None = None,
-                model: MotionCostModel | None = None) -> tuple[list[Sweep], list[list[int]], bool]:
-    """(sweeps, blocks of sweep indices in round order, alternate direction per round)."""
-    strategy = strategy or task.strategy
-    sweeps = task.all_sweeps()
-    idx = {s.id: i for i, s in enumerate(sweeps)}
-    if strategy == "round_robin":
-        primary = [idx[s.id] for s in sweeps if s.inverse_of is None]
-        partners = [idx[s.id] for s in sweeps if s.inverse_of is not None]
-        return sweeps, [[i] for i in primary + partners], False
-    if strategy == "inverse_adjacent":
-        return sweeps, [[i] for i in range(len(sweeps))], False
-    model = model or MotionCostModel()
-    keys: list[SweepSettings] = []
+def _group_rounds(groups: list[SweepSettings], active_per_round: list[tuple[int, ...]],
+                  model: MotionCostModel) -> list[tuple[int, ...]]:
+    """Group order per round: the cheapest of a few candidate walks (never dearer than listed order)."""
+    static = _best_path(None, groups, tuple(range(len(groups))), model)
+    rank = {g: i for i, g in enumerate(static)}
+    listed = [a for a in active_per_round]
+    forward = [tuple(sorted(a, key=rank.__getitem__)) for a in active_per_round]
+    serpentine = [f if r % 2 == 0 else f[::-1] for r, f in enumerate(forward)]
+    greedy: list[tuple[int, ...]] = []
+    cache: dict[tuple, tuple[int, ...]] = {}
+    prev: int | None = None
+    for a in active_per_round:
+        key = (prev, a)
+        if key not in cache:
+            cache[key] = _best_path(groups[prev] if prev is not None else None, groups, a, model)
+        greedy.append(cache[key])
+        prev = greedy[-1][-1] if greedy[-1] else prev
+
+    def cost(rounds: list[tuple[int, ...]]) -> float:
+        seq = [g for r in rounds for g in r]
+        return sum(model.step(groups[a], groups[b]) for a, b in zip(seq, seq[1:]) if a != b)
+
+    candidates = [serpentine, greedy, forward, listed]  # ties go to the first (the readable pattern)
+    return min(candidates, key=cost)
+
+
+def _settings_groups(sweeps: list[Sweep], order: list[int]) -> tuple[list[SweepSettings], list[list[int]]]:
+    """Sweeps (indices, in ``order``) grouped by identical settings, groups in first-appearance order."""
+    keys: dict[SweepSettings, int] = {}
     members: list[list[int]] = []
-    for i, s in enumerate(sweeps):
-        k = SweepSettings.of(s)
-        if k in keys:
-            members[keys.index(k)].append(i)
-        else:
-            keys.append(k)
-            members.append([i])
-    order = _group_order(keys, model)
-    return sweeps, [members[g] for g in order], True
+    for i in order:
+        k = SweepSettings.of(sweeps[i])
+        if k not in keys:
+            keys[k] = len(members)
+            members.append([])
+        members[keys[k]].append(i)
+    return list(keys), members
 
 
 def plan(task: InterleavedTask, strategy: Strategy | None = None,
          model: MotionCostModel | None = None) -> Plan:
     """The ordered wedges of ``task`` (global image numbers in acquisition order, 1-based)."""
-    sweeps, blocks, serpentine = sweep_order(task, strategy, model)
+    strategy = strategy or task.strategy
+    model = model or MotionCostModel()
+    sweeps = task.all_sweeps()
     per_wedge = [task.wedge_images(s) for s in sweeps]
     n_wedges = [-(-s.num_images // per_wedge[i]) for i, s in enumerate(sweeps)]
-    width = max(3, len(str(max(n_wedges))))
-    wedges: list[Wedge] = []
-    g = 1
     rounds = max(n_wedges)
-    for r in range(rounds):
-        seq = blocks if not (serpentine and r % 2) else blocks[::-1]
-        for block in seq:
-            for i in block:
-                if r >= n_wedges[i]:
-                    continue
-                s = sweeps[i]
-                first = r * per_wedge[i] + 1
-                n = min(per_wedge[i], s.num_images - first + 1)
-                wedges.append(Wedge(
-                    order=len(wedges), sweep=s.id, sweep_index=i, wedge_index=r + 1,
-                    first_frame=first, n=n, omega_start=s.omega_start + (first - 1) * s.osc_range,
-                    osc_range=s.osc_range, first_global=g,
-                    base_prefix=task.prefix, wedge_part=wedge_part(s.id, r + 1, width),
-                    run=task.run_number,
-                ))
-                g += n
+    if strategy == "round_robin":
+        order = ([i for i, s in enumerate(sweeps) if s.inverse_of is None]
+                 + [i for i, s in enumerate(sweeps) if s.inverse_of is not None])
+        per_round = [[i for i in order if r < n_wedges[i]] for r in range(rounds)]
+    elif strategy == "inverse_adjacent":
+        per_round = [[i for i in range(len(sweeps)) if r < n_wedges[i]] for r in range(rounds)]
+    else:
+        groups, members = _settings_groups(sweeps, list(range(len(sweeps))))
+        active = [tuple(g for g, m in enumerate(members) if any(r < n_wedges[i] for i in m))
+                  for r in range(rounds)]
+        chosen = _group_rounds(groups, active, model)
+        per_round = [[i for g in chosen[r] for i in members[g] if r < n_wedges[i]] for r in range(rounds)]
+
+    width = max(3, len(str(rounds)))
+    base, run = task.prefix, task.run_number
+    wedges: list[Wedge] = []
+    append = wedges.append
+    g = 1
+    for r, seq in enumerate(per_round):
+        k = r + 1
+        for i in seq:
+            s = sweeps[i]
+            first = r * per_wedge[i] + 1
+            n = min(per_wedge[i], s.num_images - first + 1)
+            append(Wedge(len(wedges), s.id, i, k, first, n, s.omega_start + (first - 1) * s.osc_range,
+                         s.osc_range, g, base, f"{s.id}_w{k:0{width}d}", run))
+            g += n
     return Plan(task=task, sweeps=tuple(sweeps), wedges=tuple(wedges))
 
 
