@@ -5,7 +5,7 @@ adapter that runs a plan on ``HWR.beamline``.
 """
 
 from .cost import MotionCostModel, PlanCost, price
-from .planner import Plan, SweepSettings, Wedge, compare_strategies, plan
+from .planner import STRATEGIES, Plan, SweepSettings, Wedge, compare_strategies, plan
 from .task import (
     TASK_SCHEMA_VERSION,
     BeamlineLimits,
@@ -16,7 +16,7 @@ from .task import (
 )
 
 __all__ = [
-    "TASK_SCHEMA_VERSION", "BeamlineLimits", "InterleavedTask", "MotionCostModel", "Plan", "PlanCost",
+    "STRATEGIES", "TASK_SCHEMA_VERSION", "BeamlineLimits", "InterleavedTask", "MotionCostModel", "Plan", "PlanCost",
     "Sweep", "SweepSettings", "Wedge", "check_limits", "compare_strategies", "parse_task", "plan",
     "price",
 ]

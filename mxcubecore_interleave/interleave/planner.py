@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
-from .cost import MotionCostModel, PlanCost, price
+import numpy as np
+
+from .cost import MotionCostModel, PlanCost
 from .task import InterleavedTask, Strategy, Sweep
+
+STRATEGIES: tuple[Strategy, ...] = ("round_robin", "inverse_adjacent", "min_motion")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class Wedge(NamedTuple):
     order: int  # 0-based position in the acquisition order
     sweep: str
     sweep_index: int  # index of the sweep in task.all_sweeps()
-    wedge_index: int  # 1-based index of this wedge within its sweep
+    wedge_index: int  # 1-based index of this wedge within its sweep (= its round)
     first_frame: int  # 1-based frame number within the sweep
     n: int
     omega_start: float
@@ -69,15 +74,45 @@ class Wedge(NamedTuple):
         return self.first_global + self.n - 1
 
 
-@dataclass(frozen=True)
 class Plan:
-    task: InterleavedTask
-    sweeps: tuple[Sweep, ...]
-    wedges: tuple[Wedge, ...]
+    """The schedule: one row per wedge in acquisition order, held as columns (cheap for 10^5 wedges).
+
+    ``wedges`` gives the rows as ``Wedge`` tuples (built on first use).
+    """
+
+    def __init__(self, task: InterleavedTask, sweeps: list[Sweep], sweep_index: np.ndarray,
+                 wedge_index: np.ndarray, per_wedge: np.ndarray, strategy: Strategy) -> None:
+        self.task = task
+        self.sweeps = tuple(sweeps)
+        self.strategy = strategy
+        num = np.array([s.num_images for s in sweeps], dtype=np.int64)
+        self.sweep_index = sweep_index
+        self.wedge_index = wedge_index  # 1-based
+        self.first_frame = (wedge_index - 1) * per_wedge[sweep_index] + 1
+        self.n = np.minimum(per_wedge[sweep_index], num[sweep_index] - self.first_frame + 1)
+        self.first_global = np.cumsum(self.n) - self.n + 1
+        om0 = np.array([s.omega_start for s in sweeps])
+        osc = np.array([s.osc_range for s in sweeps])
+        self.omega_start = om0[sweep_index] + (self.first_frame - 1) * osc[sweep_index]
+        self._width = max(3, len(str(int(wedge_index.max()) if len(wedge_index) else 1)))
+
+    def __len__(self) -> int:
+        return len(self.sweep_index)
+
+    @cached_property
+    def wedges(self) -> tuple[Wedge, ...]:
+        sw, width = self.sweeps, self._width
+        base, run = self.task.prefix, self.task.run_number
+        return tuple(
+            Wedge(o, sw[i].id, i, k, f, n, om, sw[i].osc_range, g, base, f"{sw[i].id}_w{k:0{width}d}", run)
+            for o, (i, k, f, n, om, g) in enumerate(zip(
+                self.sweep_index.tolist(), self.wedge_index.tolist(), self.first_frame.tolist(),
+                self.n.tolist(), self.omega_start.tolist(), self.first_global.tolist()))
+        )
 
     @property
     def total_images(self) -> int:
-        return sum(w.n for w in self.wedges)
+        return int(self.n.sum())
 
     def sweep(self, sweep_id: str) -> Sweep:
         for s in self.sweeps:
@@ -86,11 +121,25 @@ class Plan:
         raise KeyError(sweep_id)
 
     def settings(self) -> list[SweepSettings]:
-        by_id = {s.id: SweepSettings.of(s) for s in self.sweeps}
-        return [by_id[w.sweep] for w in self.wedges]
+        by_index = [SweepSettings.of(s) for s in self.sweeps]
+        return [by_index[i] for i in self.sweep_index.tolist()]
 
     def cost(self, model: MotionCostModel | None = None) -> PlanCost:
-        return price(self.settings(), model)
+        """Motion cost of this order (a lookup table over sweep pairs, so 10^5 wedges are cheap)."""
+        model = model or MotionCostModel()
+        st = [SweepSettings.of(s) for s in self.sweeps]
+        m = len(st)
+        cost = np.zeros((m, m))
+        energy = np.zeros((m, m), dtype=bool)
+        kp = np.zeros((m, m), dtype=bool)
+        for a in range(m):
+            for b in range(m):
+                cost[a, b] = model.step(st[a], st[b])
+                energy[a, b] = abs(st[a].energy_keV - st[b].energy_keV) > model.energy_tolerance_keV
+                kp[a, b] = abs(st[a].kappa - st[b].kappa) > 1e-6 or abs(st[a].phi - st[b].phi) > 1e-6
+        a, b = self.sweep_index[:-1], self.sweep_index[1:]
+        return PlanCost(total_s=float(cost[a, b].sum()), energy_changes=int(energy[a, b].sum()),
+                        kappa_phi_moves=int(kp[a, b].sum()), steps=max(len(self) - 1, 0))
 
 
 def _best_path(start: SweepSettings | None, groups: list[SweepSettings], active: tuple[int, ...],
@@ -115,13 +164,23 @@ def _best_path(start: SweepSettings | None, groups: list[SweepSettings], active:
     return tuple(order)
 
 
-def _group_rounds(groups: list[SweepSettings], active_per_round: list[tuple[int, ...]],
+def _epochs(limits: list[int], rounds: int) -> list[tuple[int, int]]:
+    """Round ranges [r0, r1) over which the set of ``r < limit`` items does not change."""
+    cuts = sorted({0, rounds, *[x for x in limits if 0 < x < rounds]})
+    return list(zip(cuts, cuts[1:]))
+
+
+def _group_rounds(groups: list[SweepSettings], group_wedges: list[int], rounds: int,
                   model: MotionCostModel) -> list[tuple[int, ...]]:
     """Group order per round: the cheapest of a few candidate walks (never dearer than listed order)."""
     static = _best_path(None, groups, tuple(range(len(groups))), model)
     rank = {g: i for i, g in enumerate(static)}
-    listed = [a for a in active_per_round]
-    forward = [tuple(sorted(a, key=rank.__getitem__)) for a in active_per_round]
+    active_per_round: list[tuple[int, ...]] = []
+    for r0, r1 in _epochs(group_wedges, rounds):
+        a = tuple(g for g in range(len(groups)) if r0 < group_wedges[g])
+        active_per_round.extend([a] * (r1 - r0))
+    forward_of = {a: tuple(sorted(a, key=rank.__getitem__)) for a in set(active_per_round)}
+    forward = [forward_of[a] for a in active_per_round]
     serpentine = [f if r % 2 == 0 else f[::-1] for r, f in enumerate(forward)]
     greedy: list[tuple[int, ...]] = []
     cache: dict[tuple, tuple[int, ...]] = {}
@@ -132,21 +191,23 @@ def _group_rounds(groups: list[SweepSettings], active_per_round: list[tuple[int,
             cache[key] = _best_path(groups[prev] if prev is not None else None, groups, a, model)
         greedy.append(cache[key])
         prev = greedy[-1][-1] if greedy[-1] else prev
+    n = len(groups)
+    table = np.array([[model.step(groups[a], groups[b]) for b in range(n)] for a in range(n)])
 
-    def cost(rounds: list[tuple[int, ...]]) -> float:
-        seq = [g for r in rounds for g in r]
-        return sum(model.step(groups[a], groups[b]) for a, b in zip(seq, seq[1:]) if a != b)
+    def cost(rounds_: list[tuple[int, ...]]) -> float:
+        seq = np.fromiter(itertools.chain.from_iterable(rounds_), dtype=np.int64)
+        return float(table[seq[:-1], seq[1:]].sum())
 
-    candidates = [serpentine, greedy, forward, listed]  # ties go to the first (the readable pattern)
+    candidates = [serpentine, greedy, forward, active_per_round]  # ties: the first (readable pattern)
     return min(candidates, key=cost)
 
 
-def _settings_groups(sweeps: list[Sweep], order: list[int]) -> tuple[list[SweepSettings], list[list[int]]]:
-    """Sweeps (indices, in ``order``) grouped by identical settings, groups in first-appearance order."""
+def _settings_groups(sweeps: list[Sweep]) -> tuple[list[SweepSettings], list[list[int]]]:
+    """Sweep indices grouped by identical settings, groups in first-appearance order."""
     keys: dict[SweepSettings, int] = {}
     members: list[list[int]] = []
-    for i in order:
-        k = SweepSettings.of(sweeps[i])
+    for i, s in enumerate(sweeps):
+        k = SweepSettings.of(s)
         if k not in keys:
             keys[k] = len(members)
             members.append([])
@@ -160,39 +221,38 @@ def plan(task: InterleavedTask, strategy: Strategy | None = None,
     strategy = strategy or task.strategy
     model = model or MotionCostModel()
     sweeps = task.all_sweeps()
-    per_wedge = [task.wedge_images(s) for s in sweeps]
-    n_wedges = [-(-s.num_images // per_wedge[i]) for i, s in enumerate(sweeps)]
+    per_wedge = np.array([task.wedge_images(s) for s in sweeps], dtype=np.int64)
+    n_wedges = [-(-s.num_images // int(per_wedge[i])) for i, s in enumerate(sweeps)]
     rounds = max(n_wedges)
-    if strategy == "round_robin":
-        order = ([i for i, s in enumerate(sweeps) if s.inverse_of is None]
-                 + [i for i, s in enumerate(sweeps) if s.inverse_of is not None])
-        per_round = [[i for i in order if r < n_wedges[i]] for r in range(rounds)]
-    elif strategy == "inverse_adjacent":
-        per_round = [[i for i in range(len(sweeps)) if r < n_wedges[i]] for r in range(rounds)]
+    if strategy == "min_motion":
+        groups, members = _settings_groups(sweeps)
+        chosen = _group_rounds(groups, [max(n_wedges[i] for i in m) for m in members], rounds, model)
+        orders = [tuple(i for g in c for i in members[g]) for c in chosen]
     else:
-        groups, members = _settings_groups(sweeps, list(range(len(sweeps))))
-        active = [tuple(g for g, m in enumerate(members) if any(r < n_wedges[i] for i in m))
-                  for r in range(rounds)]
-        chosen = _group_rounds(groups, active, model)
-        per_round = [[i for g in chosen[r] for i in members[g] if r < n_wedges[i]] for r in range(rounds)]
-
-    width = max(3, len(str(rounds)))
-    base, run = task.prefix, task.run_number
-    wedges: list[Wedge] = []
-    append = wedges.append
-    g = 1
-    for r, seq in enumerate(per_round):
-        k = r + 1
-        for i in seq:
-            s = sweeps[i]
-            first = r * per_wedge[i] + 1
-            n = min(per_wedge[i], s.num_images - first + 1)
-            append(Wedge(len(wedges), s.id, i, k, first, n, s.omega_start + (first - 1) * s.osc_range,
-                         s.osc_range, g, base, f"{s.id}_w{k:0{width}d}", run))
-            g += n
-    return Plan(task=task, sweeps=tuple(sweeps), wedges=tuple(wedges))
+        if strategy == "round_robin":
+            order = tuple([i for i, s in enumerate(sweeps) if s.inverse_of is None]
+                          + [i for i, s in enumerate(sweeps) if s.inverse_of is not None])
+        else:
+            order = tuple(range(len(sweeps)))
+        orders = [order] * rounds
+    # drop the sweeps that have no wedge left in a round (cached: few distinct rounds)
+    epochs = _epochs(n_wedges, rounds)
+    cache: dict[tuple, np.ndarray] = {}
+    rows: list[np.ndarray] = []
+    e = 0
+    for r, order in enumerate(orders):
+        while r >= epochs[e][1]:
+            e += 1
+        key = (order, e)
+        arr = cache.get(key)
+        if arr is None:
+            arr = cache[key] = np.array([i for i in order if r < n_wedges[i]], dtype=np.int64)
+        rows.append(arr)
+    sweep_index = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    wedge_index = np.repeat(np.arange(1, rounds + 1, dtype=np.int64), [len(a) for a in rows])
+    return Plan(task, sweeps, sweep_index, wedge_index, per_wedge, strategy)
 
 
 def compare_strategies(task: InterleavedTask, model: MotionCostModel | None = None) -> dict[str, PlanCost]:
     """Motion cost of every strategy for the same task (same interleaving)."""
-    return {s: plan(task, s, model).cost(model) for s in ("round_robin", "inverse_adjacent", "min_motion")}
+    return {s: plan(task, s, model).cost(model) for s in STRATEGIES}
