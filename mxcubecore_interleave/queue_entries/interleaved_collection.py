@@ -1,0 +1,582 @@
+"""Queue entry "interleaved_collection": sweeps cut into wedges, collected in an interleaved order.
+
+A thin adapter between mxcubecore's queue and the pure core (``mxcubecore_interleave.interleave``):
+
+* the task parameters (``DATA_MODEL``: the five groups mxcubeweb turns into a form) become an
+  ``InterleavedTask``; the planner orders its wedges;
+* the entry stores one LIMS DataCollectionGroup ("Collect - Multiwedge") and one DataCollection
+  per sweep (mxcubecore's collect skips LIMS for interleaved series), updated at the end with
+  the frames actually collected;
+* each wedge is its own detector series through ``HWR.beamline.collect`` with unique names
+  (``<prefix>_<sweep>_w<NNN>_<run>_master.h5``); energy, kappa/phi, transmission and resolution
+  are set only when they change;
+* after each wedge the acquisition record (``<prefix>_<run>_acquisition.json``) is written
+  atomically and progress goes out on the queue manager's ``queue_interleaved_sw_done``;
+* ``stop()`` (what the queue manager's stop calls) aborts the running wedge at once;
+  ``stop_after_wedge()`` ends after it. Either way the record says what was collected, and
+  running the entry again resumes with the wedges not yet collected;
+* sweep masters come from the ``master_file_repackager`` role, after the collection (and before
+  it with ``write_masters_before``).
+
+Why the queue model is a ``TaskNode`` and not a ``DataCollection``: mxcubeweb serialises any
+``DataCollection`` subclass as a plain DataCollection (integration reference §2.4), so a reloaded
+queue would lose the task type and its sweeps. The price: no built-in run-number collision check
+(the entry picks a free run itself and refuses to overwrite any file) and no
+``isinstance(DataCollection)`` conveniences in front ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import gevent
+from mxcubecore import HardwareRepository as HWR
+from mxcubecore.model import queue_model_objects as qmo
+from mxcubecore.model.common import (
+    CommonCollectionParamters,
+    LegacyParameters,
+    PathParameters,
+    StandardCollectionParameters,
+)
+from mxcubecore.queue_entry.base_queue_entry import (
+    BaseQueueEntry,
+    QueueAbortedException,
+    QueueExecutionException,
+    TaskPrerequisite,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mxcubecore_interleave.errors import InterleaveError, OverwriteRefusedError
+from mxcubecore_interleave.interleave import (
+    BeamlineLimits,
+    InterleavedTask,
+    Plan,
+    Sweep,
+    check_limits,
+    plan,
+)
+from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, WedgeJob, record_prefix
+from mxcubecore_interleave.interleave.task import explain
+from mxcubecore_interleave.record import RECORD_SUFFIX
+
+__all__ = [
+    "InterleavedCollectionQueueEntry",
+    "InterleavedCollectionQueueModel",
+    "InterleavedCollectionTaskParameters",
+    "InterleavedUserParameters",
+    "beamline_limits",
+    "register",
+    "task_from_parameters",
+]
+
+log = logging.getLogger("HWR")
+user_log = logging.getLogger("user_level_log")
+EXPERIMENT_TYPE = "Collect - Multiwedge"
+
+
+class InterleavedUserParameters(BaseModel):
+    """What the user chooses for an interleaved collection (the task's own form fields)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sweeps: list[Sweep] = Field(
+        default_factory=list, title="Sweeps",
+        description="one row per sweep; empty: one sweep from the standard collection fields")
+    wedge_size: float = Field(10, title="Wedge size", description="images (or degrees) per wedge")
+    wedge_unit: Literal["images", "degrees"] = Field("images", title="Wedge unit")
+    strategy: Literal["min_motion", "inverse_adjacent", "round_robin"] = Field(
+        "min_motion", title="Order", description="min_motion: fewest energy/kappa/phi changes")
+    images_per_file: int | None = Field(None, ge=1, title="Images per data file",
+                                        description="empty: one data file per wedge")
+    write_masters_before: bool = Field(False, title="Sweep masters before collecting")
+    exp_time: float = Field(0.01, gt=0, title="Exposure time (s)", description="for a sweep from the standard fields")
+
+
+class InterleavedCollectionTaskParameters(BaseModel):
+    """The five parameter groups mxcubeweb fills for every generic task."""
+
+    path_parameters: PathParameters
+    common_parameters: CommonCollectionParamters
+    collection_parameters: StandardCollectionParameters
+    user_collection_parameters: InterleavedUserParameters
+    legacy_parameters: LegacyParameters
+
+    @model_validator(mode="after")
+    def _valid_task(self) -> "InterleavedCollectionTaskParameters":
+        task_from_parameters(self)  # raises ValueError with the scientist's message
+        return self
+
+    @staticmethod
+    def update_dependent_fields(field_data: dict) -> dict:
+        return {}
+
+    @staticmethod
+    def ui_schema() -> str:
+        col = {"ui:options": {"col": 4}}
+        return json.dumps({
+            "ui:order": ["sweeps", "wedge_size", "wedge_unit", "strategy", "images_per_file",
+                         "write_masters_before", "exp_time", "*"],
+            "wedge_size": col, "wedge_unit": col, "strategy": col, "images_per_file": col,
+            "sweeps": {"items": {"inverse_of": {"ui:widget": "hidden"}}},
+        })
+
+
+def task_from_parameters(params: InterleavedCollectionTaskParameters, run: int = 1) -> InterleavedTask:
+    """The pure task of the queue parameters (ValueError with a readable message if invalid)."""
+    user = params.user_collection_parameters
+    sweeps = list(user.sweeps)
+    if not sweeps:
+        c = params.collection_parameters
+        sweeps = [Sweep(id="s1", energy_keV=c.energy, kappa=c.kappa or 0.0, phi=c.kappa_phi or 0.0,
+                        omega_start=c.osc_start or 0.0, osc_range=c.osc_range or 0.1, num_images=c.num_images,
+                        exposure_time=user.exp_time, transmission=c.transmission, resolution=c.resolution,
+                        inverse_beam=bool(params.legacy_parameters.inverse_beam))]
+    try:
+        return InterleavedTask(
+            sweeps=sweeps, wedge_size=user.wedge_size, wedge_unit=user.wedge_unit, strategy=user.strategy,
+            prefix=params.path_parameters.prefix, subdir=params.path_parameters.subdir or "", run_number=run,
+            images_per_file=user.images_per_file, write_masters_before=user.write_masters_before)
+    except ValidationError as exc:
+        raise ValueError(explain(exc)) from None
+
+
+def beamline_limits(bl: Any = None) -> BeamlineLimits:
+    """The limits of the loaded beamline (energy, transmission, resolution, kappa/phi, exposure)."""
+    bl = bl or HWR.beamline
+    kw: dict[str, Any] = {}
+
+    def limits_of(obj: Any) -> tuple[float, float] | None:
+        try:
+            lo, hi = obj.get_limits()
+            if lo is not None and hi is not None:
+                return float(lo), float(hi)
+        except Exception:
+            return None
+        return None
+
+    for key, obj in (("energy_keV", bl.energy), ("transmission", bl.transmission), ("resolution_A", bl.resolution)):
+        lim = limits_of(obj) if obj is not None else None
+        if lim:
+            kw[key] = lim
+    acq = getattr(bl.config, "acquisition_limit_values", None) or {}
+    for key, name in (("exposure_time", "exposure_time"), ("kappa", "kappa"), ("phi", "kappa_phi")):
+        if name in acq:
+            kw[key] = tuple(float(x) for x in acq[name])
+    if "number_of_images" in acq:
+        kw["max_images"] = int(acq["number_of_images"][1])
+    return BeamlineLimits(**kw)
+
+
+class InterleavedCollectionQueueModel(qmo.TaskNode):
+    """Queue model of an interleaved collection: a generic task node with ``task_data``."""
+
+    def __init__(self, task_data: InterleavedCollectionTaskParameters | None = None) -> None:
+        super().__init__(task_data=task_data)
+        self.set_name("interleaved_collection")
+        self.acquisitions = [qmo.Acquisition()]
+        self.processing_parameters = qmo.ProcessingParameters()
+        self.shape = ""
+        self.lims_group_id = None
+        self.interleave_num_images = None  # > 0: mxcubeweb reads progress from queue_interleaved_sw_done
+        self.record_path: str | None = None
+        self.sweep_masters: list[str] = []
+        if task_data is not None:
+            self.fill_acquisition_parameters()
+
+    def get_display_name(self) -> str:
+        return "Interleaved collection"
+
+    def get_path_template(self) -> qmo.PathTemplate:
+        return self.acquisitions[0].path_template
+
+    def get_task(self, run: int | None = None) -> InterleavedTask:
+        run = run or self.get_path_template().run_number or 1
+        return task_from_parameters(self.task_data, run=run)
+
+    def fill_acquisition_parameters(self) -> None:
+        """What the queue builder leaves empty for a generic task (reference §2.4)."""
+        task = self.get_task()
+        first = task.all_sweeps()[0]
+        ap = self.acquisitions[0].acquisition_parameters
+        ap.num_images = task.total_images
+        ap.first_image = 1
+        ap.osc_start = first.omega_start
+        ap.osc_range = first.osc_range
+        ap.exp_time = first.exposure_time
+        ap.energy = first.energy
+        ap.transmission = first.transmission
+        if first.resolution is not None:
+            ap.resolution = first.resolution
+        ap.kappa, ap.kappa_phi = first.kappa, first.phi
+        ap.take_snapshots = 0
+        self.interleave_num_images = task.wedge_images(first)
+
+
+class InterleavedCollectionQueueEntry(BaseQueueEntry):
+    """Collect the wedges of an interleaved task; keep the acquisition record; resume after a stop."""
+
+    QMO = InterleavedCollectionQueueModel
+    DATA_MODEL = InterleavedCollectionTaskParameters
+    NAME = "Interleaved collection"
+    REQUIRES = [TaskPrerequisite.POINT, TaskPrerequisite.NO_SHAPE_2D]
+
+    def __init__(self, view=None, data_model: InterleavedCollectionQueueModel | None = None) -> None:
+        super().__init__(view=view, data_model=data_model)
+        self._abort = False
+        self._stop_after_wedge = False
+        self._failure: str | None = None
+        self.keeper: RecordKeeper | None = None
+        self.plan: Plan | None = None
+        self.bookkeeping_s: list[float] = []  # per wedge, without the hardware time
+
+    # -- control ----------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Abort now: the running wedge ends at once (its frames are kept and recorded)."""
+        self._abort = True
+        view = self.get_view()
+        if view is not None:
+            view.setText(1, "Aborted")
+        collect = HWR.beamline.collect
+        if collect is not None:
+            collect.stop_collect()
+        logging.getLogger("queue_exec").info("Calling stop on: %s", self)
+
+    def stop_after_wedge(self) -> None:
+        """End after the wedge being collected (no frame lost, nothing cut short)."""
+        self._stop_after_wedge = True
+
+    # -- run ----------------------------------------------------------------------------------------
+    def execute(self) -> None:
+        super().execute()
+        self._abort = self._stop_after_wedge = False
+        self._failure = None
+        model: InterleavedCollectionQueueModel = self.get_data_model()
+        bl = HWR.beamline
+        pt = model.get_path_template()
+        directory = Path(pt.directory)
+        try:
+            task0 = model.get_task(1)
+            check_limits(task0, beamline_limits(bl))
+            run, resume = choose_run(directory, task0.prefix)
+            pt.run_number = run
+            task = model.get_task(run)
+            self.plan = p = plan(task)
+            model.fill_acquisition_parameters()
+            keeper = self._open_record(p, directory, run, resume)
+        except (InterleaveError, ValueError) as exc:
+            raise QueueExecutionException(f"interleaved collection refused: {exc}", self) from exc
+        self.keeper = keeper
+        model.record_path = str(keeper.path)
+        if task.write_masters_before:
+            self._sweep_masters("before")
+        qm = bl.queue_manager
+        qm.emit("queue_interleaved_started", ())
+        jobs = keeper.pending()
+        n_total = len(keeper.record.wedges)
+        done_before = n_total - len(jobs)
+        user_log.info("Interleaved collection %s: %d wedges to collect (%d already collected), record %s",
+                      keeper.record.prefix, len(jobs), done_before, keeper.path)
+        collect_slot = _FailureSlot()
+        bl.collect.connect("collectOscillationFailed", collect_slot.failed)
+        state = "completed"
+        current: WedgeJob | None = None
+        try:
+            applied: dict[str, Any] = {}
+            for k, job in enumerate(jobs):
+                if self._stop_after_wedge:
+                    state = "stopped"
+                    break
+                if hasattr(qm, "wait_for_pause_event"):
+                    qm.wait_for_pause_event()
+                sweep = p.sweep(job.sweep)
+                self._apply_settings(sweep, applied)
+                t0 = time.perf_counter()
+                keeper.begin(job)
+                current = job
+                params = self._wedge_params(job, sweep, directory)
+                t1 = time.perf_counter()
+                collect_slot.message = None
+                bl.collect.collect("mxcube", [params])
+                t2 = time.perf_counter()
+                result = params.get("detector_files")
+                if result is None:
+                    raise QueueExecutionException(
+                        f"wedge {job.wedge_part} was not collected: {collect_slot.message or 'see the log'}", self)
+                keeper.finish(job, result["master"], result["data_files"], result["n_written"],
+                              result.get("start_time"), result.get("end_time"))
+                current = None
+                self._progress(qm, model, done_before + k, n_total, keeper)
+                self.bookkeeping_s.append((t1 - t0) + (time.perf_counter() - t2))
+                if result["aborted"]:
+                    state = "aborted" if self._abort else "failed"
+                    if not self._abort:
+                        self._failure = collect_slot.message or "the detector stopped early"
+                    break
+        except BaseException as exc:  # killed by the queue's stop, or failed: settle the record first
+            state = "aborted" if (self._abort or isinstance(exc, gevent.GreenletExit)) else "failed"
+            if current is not None:
+                self._settle_killed_wedge(current)
+            self._finish(state, model)
+            if isinstance(exc, gevent.GreenletExit):
+                raise
+            if isinstance(exc, (QueueAbortedException, QueueExecutionException)):
+                raise
+            raise QueueExecutionException(f"interleaved collection failed: {exc}", self) from exc
+        self._finish(state, model)
+        if state == "aborted":
+            raise QueueAbortedException("interleaved collection aborted; run it again to resume", self)
+        if state == "failed":
+            raise QueueExecutionException(f"interleaved collection failed: {self._failure}", self)
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _open_record(self, p: Plan, directory: Path, run: int, resume: bool) -> RecordKeeper:
+        path = directory / f"{record_prefix(p.task.prefix, run)}{RECORD_SUFFIX}"
+        if resume:
+            keeper = RecordKeeper.resume(path, p, run)
+            keeper.save()
+            return keeper
+        keeper = RecordKeeper.create(p, directory, run)
+        clash = [q for q in keeper.planned_paths() if q.exists()]
+        if clash:
+            raise OverwriteRefusedError(f"{clash[0]} already exists; refusing to overwrite it "
+                                        "(choose another prefix or sub-directory)")
+        directory.mkdir(parents=True, exist_ok=True)
+        self._store_lims(keeper, p)
+        keeper.save()
+        return keeper
+
+    def _store_lims(self, keeper: RecordKeeper, p: Plan) -> None:
+        """One group ("Collect - Multiwedge") and one DataCollection per sweep, linked to it."""
+        bl = HWR.beamline
+        lims = bl.lims
+        if lims is None:
+            return
+        model = self.get_data_model()
+        try:
+            gid = lims._store_data_collection_group({
+                "sessionId": bl.session.session_id, "experimentType": EXPERIMENT_TYPE})
+        except Exception as exc:
+            log.warning("interleaved collection: LIMS group not stored: %s", exc)
+            return
+        model.lims_group_id = keeper.record.lims_group_id = gid
+        for s in keeper.record.sweeps:
+            try:
+                cid, _ = lims.store_data_collection(self._lims_dc(keeper, s, gid), _bl_config(bl))
+            except Exception as exc:
+                log.warning("interleaved collection: LIMS collection of sweep %s not stored: %s", s.id, exc)
+                continue
+            s.lims_collection_id = cid
+
+    def _lims_dc(self, keeper: RecordKeeper, s, gid, n_done: int | None = None, status: str | None = None) -> dict:
+        directory = str(keeper.base)
+        prefix = f"{keeper.record.prefix}_{s.id}"
+        dc = {
+            "sessionId": HWR.beamline.session.session_id, "group_id": gid,
+            "experiment_type": EXPERIMENT_TYPE, "in_interleave": None,
+            "fileinfo": {"directory": directory, "prefix": prefix, "run_number": keeper.run,
+                         "template": f"{prefix}_master.h5", "suffix": "h5"},
+            "oscillation_sequence": [{"start": s.omega_start, "range": s.omega_increment,
+                                      "number_of_images": s.n_frames if n_done is None else n_done,
+                                      "exposure_time": s.exposure_time, "start_image_number": 1,
+                                      "kappaStart": s.kappa, "phiStart": s.phi, "overlap": 0,
+                                      "number_of_passes": 1}],
+            "energy": s.energy_keV, "wavelength": s.wavelength_A, "transmission": s.transmission,
+            "resolution": {"upper": s.resolution} if s.resolution else None,
+            "comments": f"interleaved sweep {s.id} ({keeper.path.name})"
+                        + (f", inverse beam of {s.inverse_of}" if s.inverse_of else ""),
+        }
+        if s.lims_collection_id is not None:
+            dc["collection_id"] = s.lims_collection_id
+        if status:
+            dc["status"] = status
+            dc["collection_end_time"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        return dc
+
+    def _apply_settings(self, sweep: Sweep, applied: dict[str, Any]) -> None:
+        """Energy, kappa/phi, transmission, resolution: only what differs from the last wedge."""
+        bl = HWR.beamline
+        timeout = 120
+        if applied.get("energy") is None or abs(applied["energy"] - sweep.energy) > 1e-4:
+            bl.energy.set_value(sweep.energy, timeout=timeout)
+            applied["energy"] = sweep.energy
+        if applied.get("kappa_phi") != (sweep.kappa, sweep.phi):
+            diffr = bl.diffractometer
+            if getattr(diffr, "kappa", None) is not None:
+                diffr.set_value_motors({"kappa": sweep.kappa, "kappa_phi": sweep.phi}, timeout=timeout)
+            applied["kappa_phi"] = (sweep.kappa, sweep.phi)
+        if applied.get("transmission") != sweep.transmission:
+            bl.transmission.set_value(sweep.transmission, timeout=timeout)
+            applied["transmission"] = sweep.transmission
+        if sweep.resolution is not None and applied.get("resolution") != sweep.resolution:
+            bl.resolution.set_value(sweep.resolution, timeout=timeout)
+            applied["resolution"] = sweep.resolution
+        elif sweep.detector_distance is not None and applied.get("distance") != sweep.detector_distance:
+            bl.detector.distance.set_value(sweep.detector_distance, timeout=timeout)
+            applied["distance"] = sweep.detector_distance
+
+    def _wedge_params(self, job: WedgeJob, sweep: Sweep, directory: Path) -> dict:
+        """The collect dict of one wedge (as ``to_collect_dict`` makes them), settings already applied."""
+        model = self.get_data_model()
+        pt = model.get_path_template()
+        master = f"{job.prefix}_{job.run}_master.h5"
+        sample = model.get_sample_node() if hasattr(model, "get_sample_node") else None
+        return {
+            "fileinfo": {"directory": str(directory), "prefix": job.prefix, "run_number": job.run,
+                         "process_directory": pt.process_directory or str(directory),
+                         "archive_directory": str(directory), "template": master, "compression": False},
+            "oscillation_sequence": [{
+                "exposure_time": sweep.exposure_time, "start_image_number": job.first_global,
+                "number_of_images": job.n, "start": job.omega_start, "range": sweep.osc_range,
+                "offset": 0, "number_of_passes": 1, "overlap": 0, "kappaStart": sweep.kappa,
+                "phiStart": sweep.phi, "number_of_lines": 1, "mesh_range": (), "num_triggers": None,
+                "num_images_per_trigger": None}],
+            "nimages_per_file": job.images_per_file,
+            "motors": {"omega": None, "phiy": None, "phiz": None, "sampx": None, "sampy": None},
+            "experiment_type": EXPERIMENT_TYPE, "take_snapshots": 0,
+            "in_interleave": (job.first_frame, job.first_frame + job.n - 1), "in_queue": True,
+            "sample_reference": {"sample_name": getattr(sample, "name", "") or ""},
+            "group_id": model.lims_group_id, "sessionId": HWR.beamline.session.session_id,
+            "energy": None, "wavelength": sweep.wavelength, "transmission": None, "resolution": None,
+            "detector_distance": None, "comments": f"interleaved wedge {job.wedge_part}",
+            "processing": "False", "residues": 0, "dark": 0, "anomalous": False, "skip_images": False,
+            "EDNA_files_dir": "", "xds_dir": "", "workflow_parameters": {}, "shutterless": True,
+            "processing_offline": False, "processing_online": False, "position_name": None,
+            "detector_binning_mode": None, "detector_roi_mode": 0, "take_video": False,
+            "ispyb_group_data_collections": False, "do_inducedraddam": False,
+        }
+
+    def _settle_killed_wedge(self, job: WedgeJob) -> None:
+        """The entry was killed mid-wedge: wait for the detector to close the series, then record it."""
+        collect = HWR.beamline.collect
+        task = getattr(collect, "data_collect_task", None)
+        if task is not None and not task.ready():
+            task.join(timeout=30)
+        params = getattr(collect, "current_dc_parameters", None) or {}
+        result = params.get("detector_files") if params.get("fileinfo", {}).get("prefix") == job.prefix else None
+        keeper = self.keeper
+        if keeper is None:
+            return
+        if result is None:  # the series never started: the wedge stays planned (fresh name if needed)
+            keeper.finish(job, None, [], 0)
+        else:
+            keeper.finish(job, result["master"], result["data_files"], result["n_written"],
+                          result.get("start_time"), result.get("end_time"))
+
+    def _progress(self, qm, model, idx: int, n: int, keeper: RecordKeeper) -> None:
+        done = sum(w.n_collected for w in keeper.record.wedges)
+        total = sum(s.n_frames for s in keeper.record.sweeps)
+        qm.emit("queue_interleaved_sw_done", ({
+            "current_idx": idx, "item": model, "nitems": n, "sw_size": model.interleave_num_images or 1,
+            "wedge": idx + 1, "n_wedges": n, "image": done, "n_images": total,
+        },))
+        view = self.get_view()
+        if view is not None:
+            view.setText(1, f"wedge {idx + 1} of {n}, image {done} of {total}")
+
+    def _finish(self, state: str, model) -> None:
+        """Final record status, LIMS updates with the frames collected, sweep masters."""
+        keeper = self.keeper
+        if keeper is None:
+            return
+        if all(w.status == "complete" for w in keeper.record.wedges):
+            state = "completed"
+        keeper.set_status(state)
+        lims = HWR.beamline.lims
+        collected = keeper.collected_frames()
+        status = {"completed": "Data collection successful", "stopped": "Data collection stopped",
+                  "aborted": "Data collection aborted"}.get(state, "Data collection failed")
+        if lims is not None and keeper.record.lims_group_id is not None:
+            for s in keeper.record.sweeps:
+                if s.lims_collection_id is None:
+                    continue
+                try:
+                    lims.update_data_collection(self._lims_dc(keeper, s, keeper.record.lims_group_id,
+                                                              n_done=collected[s.id], status=status))
+                except Exception as exc:
+                    log.warning("interleaved collection: LIMS update of sweep %s failed: %s", s.id, exc)
+        if any(n for n in collected.values()):
+            self._sweep_masters("after")
+        try:
+            HWR.beamline.queue_manager.emit("queue_interleaved_finished", ())
+        except Exception:
+            pass
+        user_log.info("Interleaved collection %s %s: %s", keeper.record.prefix, state,
+                      ", ".join(f"{k} {v} frames" for k, v in collected.items()))
+
+    def _sweep_masters(self, stage: Literal["before", "after"]) -> list[Path]:
+        keeper = self.keeper
+        repackager = HWR.beamline.get_object_by_role("master_file_repackager")
+        if repackager is None:
+            log.warning("interleaved collection: no 'master_file_repackager' in the beamline; "
+                        "no sweep masters written (%s)", stage)
+            return []
+        try:
+            paths = list(repackager.write_sweep_masters(keeper.path, stage))
+        except Exception as exc:
+            log.warning("interleaved collection: sweep masters (%s) not written: %s", stage, exc)
+            return []
+        keeper.reload()
+        self.get_data_model().sweep_masters = [str(p) for p in paths]
+        return paths
+
+    def get_type_str(self) -> str:
+        return "Interleaved collection"
+
+
+class _FailureSlot:
+    """Keeps the last collectOscillationFailed message (a bound method: signals hold slots weakly)."""
+
+    def __init__(self) -> None:
+        self.message: str | None = None
+
+    def failed(self, *args) -> None:
+        if len(args) >= 3 and isinstance(args[2], str):
+            self.message = args[2]
+
+
+def _bl_config(bl) -> dict | None:
+    try:
+        return bl.collect.bl_config._asdict() if hasattr(bl.collect, "bl_config") else None
+    except Exception:
+        return None
+
+
+def choose_run(directory: Path, prefix: str) -> tuple[int, bool]:
+    """(run, resume): the latest unfinished run of ``prefix`` is resumed; otherwise a new run."""
+    pattern = re.compile(rf"^{re.escape(prefix)}_(\d+){re.escape(RECORD_SUFFIX)}$")
+    runs = []
+    if directory.is_dir():
+        for p in directory.iterdir():
+            m = pattern.match(p.name)
+            if m:
+                runs.append(int(m.group(1)))
+    if not runs:
+        return 1, False
+    last = max(runs)
+    from mxcubecore_interleave.record import AcquisitionRecord
+
+    try:
+        rec = AcquisitionRecord.load(directory / f"{prefix}_{last}{RECORD_SUFFIX}")
+    except InterleaveError:
+        return last + 1, False
+    if rec.status != "completed":
+        return last, True
+    return last + 1, False
+
+
+def register(entry_cls: type[BaseQueueEntry] = InterleavedCollectionQueueEntry) -> None:
+    """Make mxcubecore (and so mxcubeweb and the Qt queue) know the entry (reference §2.3)."""
+    import mxcubecore.queue_entry as qe
+    from mxcubecore.queue_entry.import_helper import ImportHelper
+
+    name = entry_cls.__name__
+    ImportHelper.MODULES[name] = entry_cls
+    setattr(qe, name, entry_cls)
+    qe.MODEL_QUEUE_ENTRY_MAPPINGS[entry_cls.QMO] = entry_cls
+    if name not in qe.__all__:
+        qe.__all__.append(name)
