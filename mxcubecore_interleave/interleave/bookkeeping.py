@@ -56,7 +56,14 @@ class RecordKeeper:
         self.task_prefix = task_prefix
         self.run = run
         self.images_per_file = images_per_file  # per sweep
-        self._by_order = {w.order: w for w in record.wedges}
+        self._index()
+
+    def _index(self) -> None:
+        # wedges are found by their detector master name: unique, and stable when orders change
+        self._by_master = {w.source_master: w for w in self.record.wedges}
+
+    def _wedge(self, job: WedgeJob) -> WedgeRecord:
+        return self._by_master[master_name(series_name(job.prefix, job.run))]
 
     # -- creation ---------------------------------------------------------------------------------
     @classmethod
@@ -134,7 +141,7 @@ class RecordKeeper:
     def reload(self) -> None:
         """Take what another writer (the repackager) added to the record."""
         self.record = AcquisitionRecord.load(self.path)
-        self._by_order = {w.order: w for w in self.record.wedges}
+        self._index()
 
     def set_status(self, status: str, *, save: bool = True) -> None:
         self.record.status = status  # type: ignore[assignment]
@@ -142,7 +149,7 @@ class RecordKeeper:
             self.save()
 
     def begin(self, job: WedgeJob, *, save: bool = True) -> None:
-        w = self._by_order[job.order]
+        w = self._wedge(job)
         w.status = "running"
         w.start_time = now_iso()
         self.record.status = "running"
@@ -155,7 +162,7 @@ class RecordKeeper:
 
         Returns the new planned wedge for the missing frames, if any.
         """
-        w = self._by_order[job.order]
+        w = self._wedge(job)
         w.n_collected = max(0, min(int(n_written), w.n))
         w.end_time = end_time or now_iso()
         if start_time:
@@ -189,7 +196,7 @@ class RecordKeeper:
                         first_global=1, omega_start=omega, source_master=master_name(series),
                         data_files=self._planned_files(series, n, sweep))
         self.record.wedges.append(w)
-        self._by_order[w.order] = w
+        self._by_master[w.source_master] = w
         return w
 
     def _next_part(self, wedge_part: str) -> str:
@@ -212,14 +219,19 @@ class RecordKeeper:
         w_rest = self._add_planned(w.sweep, first, w.n - w.n_collected,
                                    sweep.omega_start + (first - 1) * sweep.omega_increment,
                                    self._next_part(self._part_of(w)))
+        # collect the missing frames next (same settings as the wedge that was cut)
+        self.record.wedges.remove(w_rest)
+        self.record.wedges.insert(self.record.wedges.index(w) + 1, w_rest)
         return w_rest
 
     def _rename_planned(self, w: WedgeRecord) -> None:
         if (self.base / w.source_master).exists():  # type: ignore[operator]
             part = self._next_part(self._part_of(w))
             series = self._series(part)
+            self._by_master.pop(w.source_master, None)
             w.source_master = master_name(series)
             w.data_files = self._planned_files(series, w.n, w.sweep)
+            self._by_master[w.source_master] = w
         w.start_time = w.end_time = None
 
     def _settle_from_disk(self, w: WedgeRecord) -> None:
@@ -242,11 +254,9 @@ class RecordKeeper:
         """Collected wedges first (acquisition order), then planned ones in plan order."""
         done = [w for w in self.record.wedges if w.status in ("complete", "partial")]
         done.sort(key=lambda w: (w.start_time or "", w.order))
-        todo = [w for w in self.record.wedges if w.status not in ("complete", "partial")]
-        todo.sort(key=lambda w: w.order)
+        todo = [w for w in self.record.wedges if w.status not in ("complete", "partial")]  # list order
         self.record.wedges = done + todo
         self.record.renumber()
-        self._by_order = {w.order: w for w in self.record.wedges}
         self._rebuild_data_files()
 
     def _rebuild_data_files(self) -> None:

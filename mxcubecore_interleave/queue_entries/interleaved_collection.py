@@ -250,6 +250,28 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         """End after the wedge being collected (no frame lost, nothing cut short)."""
         self._stop_after_wedge = True
 
+    def post_execute(self) -> None:
+        """An unfinished collection stays checked (with its sample and group) so that running the
+        queue again resumes it; a finished one is marked executed as usual."""
+        super().post_execute()
+        keeper = self.keeper
+        if keeper is None or keeper.record.status == "completed":
+            return
+        self._keep_checked()
+        # the sample's and group's post_execute run after this one (normal end, soft stop): check
+        # them again once they are done
+        gevent.spawn_later(0, self._keep_checked)
+
+    def _keep_checked(self) -> None:
+        entry: Any = self
+        while entry is not None and hasattr(entry, "get_data_model"):
+            model = entry.get_data_model()
+            if model is not None and hasattr(model, "set_executed"):
+                model.set_executed(False)
+                model.set_enabled(True)
+            entry.set_enabled(True)
+            entry = entry.get_container() if hasattr(entry, "get_container") else None
+
     # -- run ----------------------------------------------------------------------------------------
     def execute(self) -> None:
         super().execute()
@@ -286,6 +308,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         state = "completed"
         current: WedgeJob | None = None
         try:
+            self._move_to_centred_position(model)
             applied: dict[str, Any] = {}
             for k, job in enumerate(jobs):
                 if self._stop_after_wedge:
@@ -397,6 +420,16 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
             dc["collection_end_time"] = time.strftime("%Y-%m-%d %H:%M:%S")
         return dc
 
+    def _move_to_centred_position(self, model) -> None:
+        """The task's centred position (sample motors only; kappa/phi come with each sweep)."""
+        cpos = getattr(model.acquisitions[0].acquisition_parameters, "centred_position", None)
+        if cpos is None:
+            return
+        pos = {k: v for k, v in cpos.as_dict().items()
+               if v is not None and k in ("phiy", "phiz", "sampx", "sampy", "focus")}
+        if pos:
+            HWR.beamline.diffractometer.set_value_motors(pos, timeout=120)
+
     def _apply_settings(self, sweep: Sweep, applied: dict[str, Any]) -> None:
         """Energy, kappa/phi, transmission, resolution: only what differs from the last wedge."""
         bl = HWR.beamline
@@ -436,12 +469,14 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                 "phiStart": sweep.phi, "number_of_lines": 1, "mesh_range": (), "num_triggers": None,
                 "num_images_per_trigger": None}],
             "nimages_per_file": job.images_per_file,
-            "motors": {"omega": None, "phiy": None, "phiz": None, "sampx": None, "sampy": None},
+            # no motor moves inside collect: the entry moved to the centred position once, and
+            # kappa/phi only when they change (a killed move inside collect can leave a motor busy)
+            "motors": {},
             "experiment_type": EXPERIMENT_TYPE, "take_snapshots": 0,
             "in_interleave": (job.first_frame, job.first_frame + job.n - 1), "in_queue": True,
             "sample_reference": {"sample_name": getattr(sample, "name", "") or ""},
             "group_id": model.lims_group_id, "sessionId": HWR.beamline.session.session_id,
-            "energy": None, "wavelength": sweep.wavelength, "transmission": None, "resolution": None,
+            "energy": None, "wavelength": None, "transmission": None, "resolution": None,
             "detector_distance": None, "comments": f"interleaved wedge {job.wedge_part}",
             "processing": "False", "residues": 0, "dark": 0, "anomalous": False, "skip_images": False,
             "EDNA_files_dir": "", "xds_dir": "", "workflow_parameters": {}, "shutterless": True,
