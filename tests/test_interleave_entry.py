@@ -143,7 +143,7 @@ def test_abort_and_resume(beamline, abort_after):
     assert wait_until(lambda: rec_sig.images >= abort_after, timeout=60)
     q.stop()
     assert q.wait(timeout=30)
-    gevent.sleep(0.2)
+    assert entry.wait_idle(60)  # the killed run has settled its record
     path = Path(model.record_path)
     rec, n = check_files_match_record(path)
     assert rec.status == "aborted"
@@ -166,6 +166,14 @@ def test_abort_and_resume(beamline, abort_after):
                         for f in range(w.sweep_first_frame, w.sweep_first_frame + w.n_collected))
         assert frames == list(range(1, 7))
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # nothing overwritten
+    # one sweep master per sweep, whatever the cuts: every frame reachable in sweep order
+    for s in rec2.sweeps:
+        assert s.master, s
+        with h5py.File(path.parent / s.master, "r") as f:
+            tags = [frame_tag(fr) for k in sorted(f["/entry/data"]) for fr in f[f"/entry/data/{k}"][()]]
+        expected = sorted((w.sweep_first_frame + i, w.first_global + i) for w in rec2.wedges_of(s.id, collected_only=True)
+                          for i in range(w.n_collected))
+        assert tags == [g for _, g in expected]
     dcs = beamline.lims.collections_in_group(rec2.lims_group_id)
     assert len(dcs) == 4 and all(d["parameters"]["oscillation_sequence"][0]["number_of_images"] == 6 for d in dcs)
 
@@ -178,7 +186,7 @@ def test_stop_after_wedge_then_resume(beamline):
     q.execute(wait=False)
     assert wait_until(lambda: rec_sig.images >= 4, timeout=60)
     entry.stop_after_wedge()
-    assert q.wait(timeout=60)
+    assert q.wait(timeout=60) and entry.wait_idle(60)
     path = Path(model.record_path)
     rec, n = check_files_match_record(path)
     assert rec.status == "stopped"

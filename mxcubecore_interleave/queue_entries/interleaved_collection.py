@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import gevent
+import gevent.event
 from mxcubecore import HardwareRepository as HWR
 from mxcubecore.model import queue_model_objects as qmo
 from mxcubecore.model.common import (
@@ -233,6 +234,12 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         self.keeper: RecordKeeper | None = None
         self.plan: Plan | None = None
         self.bookkeeping_s: list[float] = []  # per wedge, without the hardware time
+        self._idle = gevent.event.Event()  # set when no execute() of this entry is running
+        self._idle.set()
+
+    def wait_idle(self, timeout: float | None = 60.0) -> bool:
+        """Wait until a stopped run has settled its record (and sweep masters); True if idle."""
+        return self._idle.wait(timeout)
 
     # -- control ----------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -274,6 +281,17 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
 
     # -- run ----------------------------------------------------------------------------------------
     def execute(self) -> None:
+        # a run killed by the queue's stop settles its record after the queue says "stopped":
+        # never let a new run overlap it
+        if not self._idle.wait(120):
+            raise QueueExecutionException("the previous run of this collection is still ending", self)
+        self._idle.clear()
+        try:
+            self._execute()
+        finally:
+            self._idle.set()
+
+    def _execute(self) -> None:
         super().execute()
         self._abort = self._stop_after_wedge = False
         self._failure = None
@@ -431,26 +449,45 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
             HWR.beamline.diffractometer.set_value_motors(pos, timeout=120)
 
     def _apply_settings(self, sweep: Sweep, applied: dict[str, Any]) -> None:
-        """Energy, kappa/phi, transmission, resolution: only what differs from the last wedge."""
+        """Energy, kappa/phi, transmission, resolution: only what differs from the last wedge
+        (the first wedge of a run compares with what the hardware reads)."""
         bl = HWR.beamline
         timeout = 120
-        if applied.get("energy") is None or abs(applied["energy"] - sweep.energy) > 1e-4:
+
+        def differs(key: str, target: Any, read, tol: float = 1e-4) -> bool:
+            if key not in applied:
+                try:
+                    applied[key] = read()
+                except Exception:
+                    return True
+            cur = applied[key]
+            if isinstance(target, tuple):
+                return cur is None or any(c is None or abs(c - t) > tol for c, t in zip(cur, target))
+            return cur is None or abs(cur - target) > tol
+
+        if differs("energy", sweep.energy, bl.energy.get_value):
             bl.energy.set_value(sweep.energy, timeout=timeout)
             applied["energy"] = sweep.energy
-        if applied.get("kappa_phi") != (sweep.kappa, sweep.phi):
-            diffr = bl.diffractometer
-            if getattr(diffr, "kappa", None) is not None:
+        diffr = bl.diffractometer
+        if getattr(diffr, "kappa", None) is not None:
+            def read_kp():
+                v = diffr.get_value_motors(["kappa", "kappa_phi"])
+                return (v["kappa"], v["kappa_phi"])
+
+            if differs("kappa_phi", (sweep.kappa, sweep.phi), read_kp, tol=1e-3):
                 diffr.set_value_motors({"kappa": sweep.kappa, "kappa_phi": sweep.phi}, timeout=timeout)
-            applied["kappa_phi"] = (sweep.kappa, sweep.phi)
-        if applied.get("transmission") != sweep.transmission:
+                applied["kappa_phi"] = (sweep.kappa, sweep.phi)
+        if differs("transmission", sweep.transmission, bl.transmission.get_value, tol=1e-6):
             bl.transmission.set_value(sweep.transmission, timeout=timeout)
             applied["transmission"] = sweep.transmission
-        if sweep.resolution is not None and applied.get("resolution") != sweep.resolution:
-            bl.resolution.set_value(sweep.resolution, timeout=timeout)
-            applied["resolution"] = sweep.resolution
-        elif sweep.detector_distance is not None and applied.get("distance") != sweep.detector_distance:
-            bl.detector.distance.set_value(sweep.detector_distance, timeout=timeout)
-            applied["distance"] = sweep.detector_distance
+        if sweep.resolution is not None:
+            if differs("resolution", sweep.resolution, bl.resolution.get_value):
+                bl.resolution.set_value(sweep.resolution, timeout=timeout)
+                applied["resolution"] = sweep.resolution
+        elif sweep.detector_distance is not None:
+            if differs("distance", sweep.detector_distance, bl.detector.distance.get_value, tol=1e-3):
+                bl.detector.distance.set_value(sweep.detector_distance, timeout=timeout)
+                applied["distance"] = sweep.detector_distance
 
     def _wedge_params(self, job: WedgeJob, sweep: Sweep, directory: Path) -> dict:
         """The collect dict of one wedge (as ``to_collect_dict`` makes them), settings already applied."""
