@@ -263,3 +263,14 @@ def test_record_is_readable_json(beamline):
     run2 = run_interleaved_collection(beamline, two_energy_task(n=3, wedge=3), timeout=120, sample_id="1:02")
     assert run2.record_path.name == "lyso_2_acquisition.json"
     assert (run2.record_path.parent / "lyso_peak_w001_2_master.h5").is_file()
+
+
+def test_demo_step(beamline, tmp_path):
+    from mxcubecore_interleave.interleave.runner import run_interleaved_demo
+
+    lines = []
+    run = run_interleaved_demo(beamline, tmp_path, two_energy_task(n=2, wedge=1), echo=lines.append)
+    assert run.finished and len(run.sweep_masters) == 4
+    assert "8 wedges, 8 images, strategy min_motion" in lines[0]
+    assert (tmp_path / "interleaved-schedule.png").stat().st_size > 1000
+    check_files_match_record(run.record_path)
