@@ -34,7 +34,7 @@ def step_ordinary_collection(bl, run_dir: Path) -> dict:
     from .headless import HeadlessQueue
 
     q = HeadlessQueue(bl)
-    sid = q.add_sample("1:01", "demo1", "LYS")
+    sid = q.add_sample("1:05", "demo0", "LYS")
     params = q.data_collection_parameters(prefix="lys", subdir="ordinary", num_images=20, osc_start=0.0,
                                           osc_range=0.2, exp_time=0.02, energy=12.4, transmission=20.0,
                                           resolution=1.8)
@@ -55,9 +55,24 @@ def step_ordinary_collection(bl, run_dir: Path) -> dict:
     return {**summary, "master": str(master)}
 
 
-# Steps contributed by the other parts of the plugin are appended in run order.
+def step_interleaved_collection(bl, run_dir: Path) -> dict:
+    """Two energies with inverse beam, interleaved; the record and one sweep master per sweep."""
+    from .interleave.runner import run_interleaved_demo
+
+    return run_interleaved_demo(bl, run_dir)
+
+
+def step_murko_centring(bl, run_dir: Path) -> dict:
+    """Murko centring of the simulated sample through the mock server, with its 3D model."""
+    from .murko_demo import run_centring_demo
+
+    return run_centring_demo(bl, run_dir)
+
+
 STEPS: list[tuple[str, Callable]] = [
     ("Ordinary data collection through the queue", step_ordinary_collection),
+    ("Interleaved collection: two energies, inverse beam", step_interleaved_collection),
+    ("Murko centring with a 3D model", step_murko_centring),
 ]
 
 
