@@ -18,22 +18,12 @@ import logging
 
 from mxcubecore.BaseHardwareObjects import HardwareObject
 
+from mxcubecore_interleave.queue_entries import register_entry
+
 __all__ = ["QueueEntryRegistrar", "register_entry"]
 
 log = logging.getLogger("HWR")
 DEFAULT_ENTRIES = ("mxcubecore_interleave.queue_entries.interleaved_collection.InterleavedCollectionQueueEntry",)
-
-
-def register_entry(entry_cls: type) -> None:
-    import mxcubecore.queue_entry as qe
-    from mxcubecore.queue_entry.import_helper import ImportHelper
-
-    name = entry_cls.__name__
-    ImportHelper.MODULES[name] = entry_cls
-    setattr(qe, name, entry_cls)
-    qe.MODEL_QUEUE_ENTRY_MAPPINGS[entry_cls.QMO] = entry_cls
-    if name not in qe.__all__:
-        qe.__all__.append(name)
 
 
 class QueueEntryRegistrar(HardwareObject):

@@ -643,12 +643,6 @@ def choose_run(directory: Path, prefix: str) -> tuple[int, bool]:
 
 def register(entry_cls: type[BaseQueueEntry] = InterleavedCollectionQueueEntry) -> None:
     """Make mxcubecore (and so mxcubeweb and the Qt queue) know the entry (reference §2.3)."""
-    import mxcubecore.queue_entry as qe
-    from mxcubecore.queue_entry.import_helper import ImportHelper
+    from . import register_entry
 
-    name = entry_cls.__name__
-    ImportHelper.MODULES[name] = entry_cls
-    setattr(qe, name, entry_cls)
-    qe.MODEL_QUEUE_ENTRY_MAPPINGS[entry_cls.QMO] = entry_cls
-    if name not in qe.__all__:
-        qe.__all__.append(name)
+    register_entry(entry_cls)
