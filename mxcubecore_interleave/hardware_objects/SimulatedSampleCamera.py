@@ -28,7 +28,9 @@ import ast
 import io
 import json
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -208,6 +210,7 @@ class SimulatedSampleCamera(HardwareObject):
             ],
             close_fds=True,
             stdout=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopping reaches its helpers too
         )
 
     def _video_streamer(self) -> str | None:
@@ -221,12 +224,8 @@ class SimulatedSampleCamera(HardwareObject):
     def stop_streaming(self) -> None:
         """Stop the streamer this camera started (by its pid) and the MJPEG server."""
         process, self._video_stream_process = self._video_stream_process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        if process is not None:
+            _stop_process_group(process)
         self.stop_mjpeg_server()
 
     def restart_streaming(self, size: tuple[int, int]) -> None:
@@ -277,3 +276,25 @@ class SimulatedSampleCamera(HardwareObject):
                 + b"\r\n"
             )
             gevent.sleep(period)
+
+
+def _stop_process_group(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM the streamer's process group, SIGKILL it after ``grace`` s, and reap it.
+
+    The streamer (uvicorn) may wait for open viewer connections before it exits on SIGTERM,
+    so a kill must follow, and the kill must be waited for: otherwise the process outlives
+    ``stop_streaming``.
+    """
+    for sig, timeout in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    log.error("SimulatedSampleCamera: video streamer %d did not exit", process.pid)
