@@ -279,22 +279,37 @@ class SimulatedSampleCamera(HardwareObject):
 
 
 def _stop_process_group(process: subprocess.Popen, grace: float = 5.0) -> None:
-    """SIGTERM the streamer's process group, SIGKILL it after ``grace`` s, and reap it.
+    """Stop the streamer (and its process group, when it leads one), then reap it.
 
     The streamer (uvicorn) may wait for open viewer connections before it exits on SIGTERM,
     so a kill must follow, and the kill must be waited for: otherwise the process outlives
-    ``stop_streaming``.
+    ``stop_streaming``. The group is signalled only if the process really leads its own group
+    (never our own, never pid 1).
     """
     for sig, timeout in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
         if process.poll() is not None:
             return
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
+        if _leads_own_group(process.pid):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                pass
+        elif sig == signal.SIGTERM:
+            process.terminate()
+        else:
+            process.kill()
         try:
             process.wait(timeout=timeout)
             return
         except subprocess.TimeoutExpired:
             continue
-    log.error("SimulatedSampleCamera: video streamer %d did not exit", process.pid)
+    log.error("SimulatedSampleCamera: video streamer %s did not exit", process.pid)
+
+
+def _leads_own_group(pid: object) -> bool:
+    if type(pid) is not int or pid <= 1:
+        return False
+    try:
+        return os.getpgid(pid) == pid and pid != os.getpgid(0)
+    except OSError:
+        return False
