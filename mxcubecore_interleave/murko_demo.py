@@ -18,12 +18,9 @@ DEFAULT_OFFSET_MM = {"phiy": 0.030, "phiz": -0.012, "sampx": 0.020, "sampy": 0.0
 
 
 def mock_server_class() -> type:
-    """The embedded mock Murko server: ``murko.mock_server`` or, while the Murko core is
-    incomplete, ``murko_fallback`` (same API: ``MockMurkoServer(host, port=0, delay_s, mode)``)."""
-    try:
-        from mxcubecore_interleave.murko.mock_server import MockMurkoServer
-    except ImportError:
-        from mxcubecore_interleave.murko_fallback import MockMurkoServer
+    """The embedded mock Murko server (``MockMurkoServer(host, port=0, delay_s, mode)``)."""
+    from mxcubecore_interleave.murko.mock_server import MockMurkoServer
+
     return MockMurkoServer
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import gevent
@@ -145,7 +146,7 @@ def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, 
     place_sample(beamline, OFF_CENTRE, omega=0.0)
     result = murko.centre(output_dir=tmp_path / "sample1", prefix="s1", omega_angles_deg=[0, 45, 90, 135, 180, 225, 270, 315])
     files = result.files
-    assert set(files) >= {"h5", "ply", "png"}
+    assert set(files) == {"h5", "ply", "points", "png"}
     for path in files.values():
         assert path.startswith(str(tmp_path / "sample1"))
 
@@ -165,6 +166,10 @@ def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, 
     # the PLY is the HDF5's mesh, as the third-party readers see it
     assert np.allclose(m.points, h5_vertices, atol=1e-7)
     assert np.array_equal(m.cells_dict["triangle"], h5_faces)
+    # the point cloud PLY holds the hull's voxel centres, in motor coordinates like the mesh
+    cloud = trimesh.load(files["points"])
+    with h5py.File(files["h5"], "r") as h5:
+        assert np.allclose(cloud.vertices, h5["murko/hull/points_mm"][()], atol=1e-7)
 
     # the hull, in motor coordinates (positions that centre each point), holds the crystal
     crystal = beamline.sample_view.camera.scene.crystal_points(300, seed=1)
@@ -272,7 +277,7 @@ def test_the_demo_centres_through_its_own_mock_server_and_writes_the_files(beaml
     json.dumps(summary)  # a JSON-friendly summary for the demo report
     assert max(abs(v) for v in summary["error_before_um"].values()) > 10
     assert summary["max_error_after_um"] < 2.0
-    assert set(summary["files"]) == {"h5", "ply", "png"}
+    assert set(summary["files"]) == {"h5", "ply", "points", "png"}
     for path in summary["files"].values():
         assert path.startswith(str(tmp_path / "demo"))
     from PIL import Image
@@ -288,7 +293,7 @@ def test_views_without_the_sample_are_left_out_of_the_fit(beamline, murko, tmp_p
 
     def predict_missing_second(images):
         views = real_predict(images)
-        views[1].present = False
+        views[1] = dataclasses.replace(views[1], present=False)
         return views
 
     client.predict = predict_missing_second

@@ -34,6 +34,20 @@ def murko_server():
         server.stop()
 
 
+def _start_auto_centring(web: WebSession) -> None:
+    """PUT the route the UI's auto-centring button uses (a JSON body is required).
+
+    mxcubeweb 4.791's ``SampleViewAdapter.start_auto_centring`` starts the centring and returns
+    None, which its resource handler cannot serialise: the answer is a 500 even though the
+    centring runs (docs/enable-mxcubeweb.md, "Known limitations"). Assert exactly that, so a
+    fixed mxcubeweb (200) passes and any other failure does not.
+    """
+    response = web.put(ROUTE, json={})
+    if response.status_code != 200:
+        assert response.status_code == 500, response.data
+        assert "NoneType" in response.json["error"] and "not serializable" in response.json["error"]
+
+
 def _centring_done() -> bool:
     view = HWR.beamline.sample_view
     return view.current_centring_procedure is None and view.last_murko_result is not None
@@ -48,8 +62,7 @@ def test_auto_centring_route_centres_with_murko(web: WebSession, murko_server):
     assert max(abs(v) for v in before.values()) > 0.01
     web.events()
 
-    response = web.put(ROUTE)
-    assert response.status_code == 200, response.data
+    _start_auto_centring(web)
     web.wait_for(_centring_done, timeout=90)
 
     after = centring_error_mm(bl)
@@ -71,7 +84,7 @@ def test_auto_centring_without_murko_server_moves_nothing(web: WebSession):
     web.login_and_select_session()
     place_sample(bl, OFF_CENTRE, omega=0.0)
     start = bl.diffractometer.get_value_motors(["phiy", "phiz", "sampx", "sampy"])
-    assert web.put(ROUTE).status_code == 200
+    _start_auto_centring(web)
     web.wait_for(lambda: bl.sample_view.current_centring_procedure is None, timeout=90)
     assert bl.sample_view.get_centring_status()["valid"] is False
     end = bl.diffractometer.get_value_motors(["phiy", "phiz", "sampx", "sampy"])

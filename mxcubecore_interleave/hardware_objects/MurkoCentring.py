@@ -134,6 +134,10 @@ class MurkoCentring(HardwareObject):
         timeout_s: float = Field(10.0, gt=0)
         min_size: int = Field(64, ge=1)
         orientation: str = "horizontal"
+        """Where the sample tip points in the camera picture: horizontal (left),
+        horizontal_flipped (right), vertical_up, vertical_down."""
+        server_tip: str = "left"
+        """Where the Murko server expects the tip: left (Murko main), up (SOLEIL 2026)."""
         omega_angles_deg: list[float] = Field(default_factory=lambda: [0.0, 90.0, 180.0, 270.0])
         """Angles of the views, relative to omega when the centring starts (at least 3)."""
         max_attempts: int = Field(3, ge=1, le=12)
@@ -164,6 +168,14 @@ class MurkoCentring(HardwareObject):
                     return ast.literal_eval(value.strip())
                 except (ValueError, SyntaxError) as exc:
                     raise ValueError(f"cannot read {value!r} as a list or dict") from exc
+            return value
+
+        @field_validator("orientation", "server_tip")
+        @classmethod
+        def _direction(cls, value: str) -> str:
+            from mxcubecore_interleave.murko.orientation import tip_direction
+
+            tip_direction(value)  # raises a ValueError that lists the allowed names
             return value
 
         @field_validator("omega_angles_deg")
@@ -216,6 +228,7 @@ class MurkoCentring(HardwareObject):
                 timeout_s=self.config.timeout_s,
                 min_size=self.config.min_size,
                 orientation=self.config.orientation,
+                server_tip=self.config.server_tip,
                 zmq_module=zmq.green,
             )
         return self._client
@@ -404,7 +417,7 @@ class MurkoCentring(HardwareObject):
         prefix: str | None = None,
         settings: Any = None,
     ) -> dict[str, str]:
-        """Write ``<prefix>_murko.h5``, ``<prefix>_murko_mesh.ply`` and ``<prefix>_murko.png``.
+        """Write ``<prefix>_murko.h5``, ``_murko_mesh.ply``, ``_murko_points.ply`` and ``_murko.png``.
 
         The hull is carved from the last round's foreground masks; its points and mesh are
         written in motor coordinates (the phiy, sampx, sampy that centre each point).
@@ -444,6 +457,8 @@ class MurkoCentring(HardwareObject):
             "beam_position_px": np.asarray(beam),
             "calibration_mm_per_px": np.array([1.0 / ppmm[0], 1.0 / ppmm[1]]),
             "axis_orientation": "horizontal",
+            "camera_orientation": str(settings.orientation),
+            "server_tip": str(settings.server_tip),
             "murko_server": self.server_address,
             "reference_position": {k: float(v) for k, v in cround.start_position.items()},
             "result_position": {k: float(v) for k, v in result.centred_position.items()},
@@ -467,6 +482,7 @@ class MurkoCentring(HardwareObject):
         }
         core.write_centring_h5(paths["h5"], data)
         core.write_ply(paths["ply"], vertices, hull.faces)
+        core.write_point_cloud_ply(paths["points"], points)
         found = np.asarray(cround.present, dtype=bool)
         core.plot_centring(
             paths["png"], frame.omega_deg_all[found], np.asarray(cround.shift_mm)[found, 0] * 1000.0, fit, hull.volume,
@@ -552,30 +568,18 @@ class _RgbCamera:
 
 
 def murko_core() -> SimpleNamespace:
-    """The Murko core functions: ``mxcubecore_interleave.murko`` or, while it is incomplete,
-    ``mxcubecore_interleave.murko_fallback`` (same API)."""
-    try:
-        from mxcubecore_interleave.murko import client, fit, hull, plot, storage
+    """The pure Murko core functions this adapter uses (one place to swap them in tests)."""
+    from mxcubecore_interleave.murko import client, fit, hull, plot, storage
 
-        return SimpleNamespace(
-            MurkoClient=client.MurkoClient,
-            fit_sinusoid=fit.fit_sinusoid,
-            visual_hull=hull.visual_hull,
-            write_centring_h5=storage.write_centring_h5,
-            write_ply=storage.write_ply,
-            plot_centring=plot.plot_centring,
-        )
-    except ImportError:
-        from mxcubecore_interleave import murko_fallback as fb
-
-        return SimpleNamespace(
-            MurkoClient=fb.MurkoClient,
-            fit_sinusoid=fb.fit_sinusoid,
-            visual_hull=fb.visual_hull,
-            write_centring_h5=fb.write_centring_h5,
-            write_ply=fb.write_ply,
-            plot_centring=fb.plot_centring,
-        )
+    return SimpleNamespace(
+        MurkoClient=client.MurkoClient,
+        fit_sinusoid=fit.fit_sinusoid,
+        visual_hull=hull.visual_hull,
+        write_centring_h5=storage.write_centring_h5,
+        write_ply=storage.write_ply,
+        write_point_cloud_ply=storage.write_point_cloud_ply,
+        plot_centring=plot.plot_centring,
+    )
 
 
 def _free_names(directory: Path, prefix: str) -> dict[str, Path]:
@@ -586,6 +590,7 @@ def _free_names(directory: Path, prefix: str) -> dict[str, Path]:
             "h5": directory / f"{stem}_murko.h5",
             "ply": directory / f"{stem}_murko_mesh.ply",
             "png": directory / f"{stem}_murko.png",
+            "points": directory / f"{stem}_murko_points.ply",
         }
         if not any(p.exists() for p in paths.values()):
             return paths
@@ -594,7 +599,7 @@ def _free_names(directory: Path, prefix: str) -> dict[str, Path]:
 
 @dataclass
 class MotorFrame:
-    """Between the hull's frame (x, u, v; murko_fallback.Hull) and motor coordinates.
+    """Between the hull's frame (x, u, v; murko.hull.Hull) and motor coordinates.
 
     A point with hull coordinates (x, u, v) is centred by ``phiy = phiy0 + s_a (x - x_beam)``,
     ``sampx = sampx0 + s_x v``, ``sampy = sampy0 + s_y u`` (with phiz at the centred value):

@@ -1,0 +1,53 @@
+"""``mxcube-interleave murko-mock-server``: a Murko-protocol server for trying the centring without Murko."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from mxcubecore_interleave.murko.protocol import DEFAULT_PORT
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from mxcubecore_interleave.murko.mock_server import MODES
+
+    modes = "; ".join(f"{name}: {text}" for name, text in MODES.items())
+    parser = subparsers.add_parser(
+        "murko-mock-server",
+        help="serve Murko's protocol (ZeroMQ REQ/REP, pickle) with classical segmentation",
+        description="A stand-in for a Murko server: same port, request and reply schema, answers "
+                    "from thresholding the simulated camera's pictures. Point the MurkoCentring "
+                    "HardwareObject's host/port at it. Modes: " + modes,
+    )
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default: loopback only; requests are pickles)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)")
+    parser.add_argument("--mode", default="normal", choices=sorted(MODES), help="reply behaviour")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before each reply")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mxcubecore_interleave.murko.mock_server import MockMurkoServer
+
+    if not 0 < args.port <= 65535:
+        print(f"murko-mock-server: port {args.port} is not a TCP port (1-65535)", file=sys.stderr)
+        return 2
+    server = MockMurkoServer(args.host, args.port, delay_s=args.delay, mode=args.mode)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        print(f"murko-mock-server: {exc}", file=sys.stderr)
+        return 1
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("murko-mock-server: listening beyond loopback; keep it on a trusted network", file=sys.stderr)
+    print(f"mock Murko server on tcp://{args.host}:{server.port} (mode {args.mode}); Ctrl-C stops it", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop()
+    print(f"mock Murko server stopped after {server.requests} request(s)", flush=True)
+    return 0

@@ -1,0 +1,196 @@
+"""The Murko client against the mock server over real ZeroMQ: every reply case, timeouts, gevent."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mxcubecore_interleave.errors import MurkoProtocolError, MurkoTimeoutError, UnsafeReplyError
+from mxcubecore_interleave.murko.client import MurkoClient, check_port
+from mxcubecore_interleave.murko.mock_server import MODES, MockMurkoServer, answer
+from mxcubecore_interleave.murko.protocol import NOTIONS, build_request, encode_jpeg
+from mxcubecore_interleave.murko.scene import CameraView, SampleScene, render
+
+VIEW = CameraView(width=320, height=240, beam_x=158.0, beam_y=118.0,
+                  pixels_per_mm_x=1 / 0.00089, pixels_per_mm_y=1 / 0.00089)
+
+
+@pytest.fixture(scope="module")
+def pictures() -> dict[str, np.ndarray]:
+    scene = SampleScene()
+    motors = dict(scene.crystal_centred_position(), omega=0.0)
+    return {"sample": render(scene, motors, VIEW), "empty": render(SampleScene(mounted=False), motors, VIEW)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_found_and_empty_pictures_in_one_request(pictures):
+    with MockMurkoServer() as server:
+        found, empty = MurkoClient(port=server.port, timeout_s=5).predict([pictures["sample"], pictures["empty"]])
+        assert server.requests == 1
+    assert found.present and not empty.present
+    assert found.click_px == pytest.approx((VIEW.beam_y, VIEW.beam_x), abs=1.5)
+    assert 0 <= found.extreme_px[1] < found.click_px[1]
+    assert empty.click_px == (-1.0, -1.0) and empty.extreme_px == (-1.0, -1.0)
+    assert found.foreground_mask.shape == (256, 320) and found.foreground_mask.any()
+    assert not empty.foreground_mask.any()
+
+
+@pytest.mark.parametrize("mode", ["nothing", "soleil_nothing"])
+def test_nothing_found_replies(pictures, mode):
+    with MockMurkoServer(mode=mode) as server:
+        (view,) = MurkoClient(port=server.port, timeout_s=5).predict([pictures["sample"]])
+    assert not view.present and view.click_px == (-1.0, -1.0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("empty", r"replied \{\}"),
+        ("shape_only", "without descriptions"),
+        ("descriptions_none", "without descriptions"),
+        ("raw_list", "raw model output"),
+        ("short", "described 0 pictures; 1 were sent"),
+    ],
+)
+def test_failure_replies_from_the_server(pictures, mode, message):
+    with MockMurkoServer(mode=mode) as server:
+        client = MurkoClient(port=server.port, timeout_s=5)
+        with pytest.raises(MurkoProtocolError, match=message):
+            client.predict([pictures["sample"]])
+        # the socket is still in step: the next request gets its own answer
+        with pytest.raises(MurkoProtocolError, match=message):
+            client.predict([pictures["sample"]])
+        assert server.requests == 2
+
+
+def test_a_reply_with_a_forbidden_global_never_runs(pictures, tmp_path):
+    marker = tmp_path / "code-ran"
+    with MockMurkoServer(mode="forbidden", marker=str(marker)) as server:
+        with pytest.raises(UnsafeReplyError, match="mkdir"):
+            MurkoClient(port=server.port, timeout_s=5).predict([pictures["sample"]])
+    assert not marker.exists()
+    # the same reply, unpickled without restriction, would have created it: the test can fail
+    pickle.loads(pickle.dumps(answer({}, "forbidden", str(marker))))
+    assert marker.is_dir()
+
+
+def test_a_dead_server_times_out_with_its_address(pictures):
+    port = _free_port()
+    started = time.monotonic()
+    with pytest.raises(MurkoTimeoutError, match=f"127.0.0.1:{port} did not answer within 0.3 s"):
+        MurkoClient(port=port, timeout_s=0.3).predict([pictures["sample"]])
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_hung_server_times_out(pictures):
+    with MockMurkoServer(mode="silent") as server:
+        with pytest.raises(MurkoTimeoutError):
+            MurkoClient(port=server.port, timeout_s=0.3).predict([pictures["sample"]])
+        assert server.requests == 1
+
+
+def test_after_a_timeout_the_next_request_uses_a_fresh_socket(pictures):
+    """A REQ socket that sent without an answer refuses to send again (EFSM): it must be replaced."""
+    with MockMurkoServer(delay_s=0.8) as server:
+        client = MurkoClient(port=server.port, timeout_s=0.2)
+        with pytest.raises(MurkoTimeoutError):
+            client.predict([pictures["sample"]])
+        client.timeout_s = 5.0
+        (view,) = client.predict([pictures["sample"]])
+    assert view.present and server.requests == 2
+
+
+def test_ports_beyond_65535_are_refused_with_the_wrapped_value():
+    with pytest.raises(ValueError, match="23475"):
+        MurkoClient(port=89011)
+    with pytest.raises(ValueError, match="1-65535"):
+        check_port(0)
+    with pytest.raises(ValueError, match="timeout"):
+        MurkoClient(timeout_s=0)
+
+
+def test_pictures_of_different_sizes_are_refused_before_sending(pictures):
+    client = MurkoClient(port=_free_port(), timeout_s=0.2)
+    with pytest.raises(ValueError, match="one size"):
+        client.predict([pictures["sample"], pictures["sample"][:100]])
+    with pytest.raises(ValueError, match="no pictures"):
+        client.predict([])
+
+
+def test_min_size_reaches_the_server(pictures):
+    with MockMurkoServer() as server:
+        (view,) = MurkoClient(port=server.port, timeout_s=5, min_size=10**6).predict([pictures["sample"]])
+    assert not view.present
+
+
+@pytest.mark.parametrize("orientation", ["horizontal_flipped", "vertical_up", "vertical_down"])
+def test_turned_cameras_get_their_clicks_back_in_their_own_frame(pictures, orientation):
+    image = pictures["sample"]
+    turned = {"horizontal_flipped": image[:, ::-1], "vertical_up": np.rot90(image, -1),
+              "vertical_down": np.rot90(image, 1)}[orientation]
+    with MockMurkoServer() as server:
+        (straight,) = MurkoClient(port=server.port, timeout_s=5).predict([image])
+        (view,) = MurkoClient(port=server.port, timeout_s=5, orientation=orientation).predict([np.ascontiguousarray(turned)])
+    r, c = straight.click_px
+    h, w = image.shape[:2]
+    expected = {"horizontal_flipped": (r, w - c), "vertical_up": (c, h - r), "vertical_down": (w - c, r)}[orientation]
+    assert view.click_px == pytest.approx(expected, abs=1.5)
+    assert view.foreground_mask.shape == {"horizontal_flipped": (256, 320)}.get(orientation, (320, 256))
+
+
+def test_the_server_accepts_what_mains_server_accepts(pictures):
+    jpeg = encode_jpeg(pictures["sample"])
+    single = answer({"to_predict": jpeg, "description": NOTIONS})
+    array = answer({"to_predict": pictures["sample"], "description": NOTIONS})
+    assert single["descriptions"][0]["present"] == 1 and array["descriptions"][0]["present"] == 1
+    assert answer({"to_predict": [jpeg], "description": NOTIONS}) == {}  # a list of bytes: main fails
+    assert isinstance(answer({"to_predict": [np.frombuffer(jpeg, np.uint8)]}), list)  # no description
+    partial = answer({"to_predict": [np.frombuffer(jpeg, np.uint8)], "description": ["foreground"]})
+    assert partial == {"original_image_shape": (240, 320, 3)}
+    assert build_request([jpeg])["to_predict"][0].tobytes() == jpeg
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="normal"):
+        MockMurkoServer(mode="sometimes")
+    assert {"normal", "silent", "forbidden"} <= set(MODES)
+
+
+def test_the_gevent_loop_keeps_running_while_murko_thinks(pictures, tmp_path):
+    """With zmq.green the wait for a slow server yields: other greenlets keep their pace."""
+    code = f"""
+import gevent, time, numpy as np, zmq.green
+from mxcubecore_interleave.murko.client import MurkoClient
+from mxcubecore_interleave.murko.mock_server import MockMurkoServer
+image = np.load({str(tmp_path / "sample.npy")!r})
+server = MockMurkoServer(delay_s=1.0).start()
+ticks = []
+def ticker():
+    while True:
+        ticks.append(time.monotonic()); gevent.sleep(0.02)
+t = gevent.spawn(ticker)
+job = gevent.spawn(MurkoClient(port=server.port, timeout_s=5, zmq_module=zmq.green).predict, [image])
+job.join(10)
+t.kill(); server.stop()
+gaps = np.diff(ticks)
+print(job.successful(), job.value[0].present, len(ticks), round(float(gaps.max()), 3))
+"""
+    np.save(tmp_path / "sample.npy", pictures["sample"])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    ok, present, ticks, max_gap = out.stdout.split()
+    assert ok == "True" and present == "True"
+    assert int(ticks) > 30  # about 1 s of 20 ms ticks while the server waited
+    assert float(max_gap) < 0.3
+
