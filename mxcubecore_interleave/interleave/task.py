@@ -10,12 +10,21 @@ its input.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import PlanError, UnsafePathError
 from ..paths import check_name, check_subdir
+
+
+def _path_checked(check: Callable[..., str], *args: str) -> str:
+    """Path checks raise UnsafePathError; pydantic validators must raise ValueError to report it."""
+    try:
+        return check(*args)
+    except UnsafePathError as exc:
+        raise ValueError(str(exc)) from None
 
 TASK_SCHEMA_VERSION = "mxcube-interleaved-task/1"
 HC_KEV_A = 12.398419843320026  # h*c in keV*Angstrom (CODATA 2018)
@@ -55,10 +64,7 @@ class Sweep(BaseModel):
     @field_validator("id")
     @classmethod
     def _safe_id(cls, v: str) -> str:
-        try:
-            return check_name(v, "sweep id")
-        except UnsafePathError as exc:
-            raise ValueError(str(exc)) from None
+        return _path_checked(check_name, v, "sweep id")
 
     @field_validator("osc_range")
     @classmethod
@@ -165,18 +171,12 @@ class InterleavedTask(BaseModel):
     @field_validator("prefix")
     @classmethod
     def _safe_prefix(cls, v: str) -> str:
-        try:
-            return check_name(v, "prefix")
-        except UnsafePathError as exc:
-            raise ValueError(str(exc)) from None
+        return _path_checked(check_name, v, "prefix")
 
     @field_validator("subdir")
     @classmethod
     def _safe_subdir(cls, v: str) -> str:
-        try:
-            return check_subdir(v)
-        except UnsafePathError as exc:
-            raise ValueError(str(exc)) from None
+        return _path_checked(check_subdir, v)
 
     @field_validator("wedge_size")
     @classmethod
