@@ -197,7 +197,7 @@ def test_stop_after_wedge_then_resume(beamline):
     assert rec2.status == "completed" and n2 == 24
 
 
-def test_refused_parameters(beamline, tmp_path):
+def test_refused_parameters(beamline, tmp_path, mocker):
     from mxcubecore_interleave.headless import HeadlessQueue
     from mxcubecore_interleave.interleave.runner import task_parameters
 
@@ -214,12 +214,16 @@ def test_refused_parameters(beamline, tmp_path):
             q.add_task(sid, "interleaved_collection", params)
     with pytest.raises(Exception, match="prefix"):
         q.add_task(sid, "interleaved_collection", dict(task_parameters(beamline, good), prefix="a/b"))
-    # outside the beamline's energy limits (5-20 keV): refused at start, nothing written
+    # outside the beamline's energy limits (5-20 keV): refused when added
     far = two_energy_task()
     far["sweeps"][1]["energy_keV"] = 25.0
-    node = q.add_task(sid, "interleaved_collection", task_parameters(beamline, far))
-    model, entry = q.entry(node)
     with pytest.raises(Exception, match="energy 25.0000 keV is outside 5.0–20.0 keV"):
+        q.add_task(sid, "interleaved_collection", task_parameters(beamline, far))
+    # and again at start, when the limits changed after it was queued: nothing written
+    node = q.add_task(sid, "interleaved_collection", task_parameters(beamline, two_energy_task()))
+    model, entry = q.entry(node)
+    mocker.patch.object(beamline.energy, "get_limits", return_value=(5.0, 12.8))
+    with pytest.raises(Exception, match="energy 13.0000 keV is outside 5.0–12.8 keV"):
         entry.execute()
     assert model.record_path is None
     assert not list(Path(beamline.session.get_base_image_directory()).rglob("*.h5"))

@@ -98,18 +98,50 @@ class InterleavedUserParameters(BaseModel):
     exp_time: float = Field(0.01, gt=0, title="Exposure time (s)", description="for a sweep from the standard fields")
 
 
+class InterleavedPathParameters(PathParameters):
+    """mxcubecore's path group; ``experiment_name`` is not used here, so it may be left out."""
+
+    experiment_name: str | None = None
+
+
+class InterleavedCommonParameters(CommonCollectionParamters):
+    """mxcubecore's common group with this task's type and label as defaults.
+
+    mxcubeweb's ``acq_parameters`` (``GET /queue/available_tasks``) lack ``type``, ``label``,
+    ``experiment_name`` and ``beam_size``; with these defaults a script can post those
+    parameters plus the task's own fields, as the UI does.
+    """
+
+    type: str = "interleaved_collection"
+    label: str = "Interleaved collection"
+
+
+class InterleavedStandardParameters(StandardCollectionParameters):
+    """mxcubecore's collection group; the beam size comes from the beamline, not the task."""
+
+    beam_size: str = ""
+
+
 class InterleavedCollectionTaskParameters(BaseModel):
     """The five parameter groups mxcubeweb fills for every generic task."""
 
-    path_parameters: PathParameters
-    common_parameters: CommonCollectionParamters
-    collection_parameters: StandardCollectionParameters
+    path_parameters: InterleavedPathParameters
+    common_parameters: InterleavedCommonParameters
+    collection_parameters: InterleavedStandardParameters
     user_collection_parameters: InterleavedUserParameters
     legacy_parameters: LegacyParameters
 
     @model_validator(mode="after")
     def _valid_task(self) -> "InterleavedCollectionTaskParameters":
-        task_from_parameters(self)  # raises ValueError with the scientist's message
+        task = task_from_parameters(self)  # raises ValueError with the scientist's message
+        bl = getattr(HWR, "beamline", None)
+        if getattr(bl, "energy", None) is not None:
+            # refuse out-of-range values when the task is added (the queue API answers with
+            # this message), not only when it starts; the start checks again
+            try:
+                check_limits(task, beamline_limits(bl))
+            except InterleaveError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
     @staticmethod

@@ -1,0 +1,205 @@
+"""The interleaved collection through mxcubeweb 4.791's real application and API.
+
+What a browser or a script does: log in, read the task's schema from ``available_tasks``, post
+an interleaved task under a sample, read the queue back, start it, watch socket.io events, stop
+it and start it again. The files, the acquisition record and the LIMS records are then checked
+on disk, as the beamline scientist would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mxcubeweb")
+
+from mxcubecore import HardwareRepository as HWR  # noqa: E402
+
+from mxcubecore_interleave.record import AcquisitionRecord  # noqa: E402
+
+from .test_interleave_entry import Recorder, check_files_match_record  # noqa: E402
+from .test_web_app import SAMPLE_ID, WebSession, web  # noqa: E402,F401 (fixture)
+
+pytestmark = [pytest.mark.web, pytest.mark.beamline]
+
+TASK = "interleaved_collection"
+
+
+def _sweeps(n: int = 4, exp: float = 0.01) -> list[dict]:
+    return [
+        {"id": "peak", "energy_keV": 12.66, "num_images": n, "osc_range": 0.5, "exposure_time": exp},
+        {"id": "remote", "energy_keV": 13.0, "num_images": n, "osc_range": 0.5, "exposure_time": exp},
+    ]
+
+
+def interleaved_task(web: WebSession, **fields) -> dict:
+    """What the UI (or a script) posts: the task's ``acq_parameters`` plus the form's fields."""
+    params = dict(web.get("/queue/available_tasks").json[TASK]["acq_parameters"])
+    params.update({"prefix": "lyso", "subdir": "web", "wedge_size": 2, "sweeps": _sweeps()})
+    params.update(fields)
+    return {"type": TASK, "label": "Interleaved collection", "sampleID": SAMPLE_ID, "checked": True,
+            "parameters": params}
+
+
+def _queued_tasks(web: WebSession) -> list[dict]:
+    return web.get("/queue/").json[SAMPLE_ID]["tasks"]
+
+
+def _run(web: WebSession, timeout: float = 120) -> None:
+    qm = HWR.beamline.queue_manager
+    response = web.put("/queue/start", {"sid": SAMPLE_ID})
+    assert response.status_code == 200, response.data
+    web.wait_for(qm.is_executing, timeout=30)
+    web.wait_for(lambda: not qm.is_executing(), timeout=timeout)
+
+
+def _record_path() -> Path:
+    model = _interleaved_model()
+    assert model.record_path, "the entry names its acquisition record on the queue model"
+    return Path(model.record_path)
+
+
+def _interleaved_model():
+    """The one interleaved-collection node mxcubeweb put under the sample."""
+    from mxcubecore_interleave.queue_entries.interleaved_collection import InterleavedCollectionQueueModel
+
+    sample = HWR.beamline.queue_model.get_sample_by_loc_str(SAMPLE_ID)
+    models = []
+
+    def walk(node):
+        for child in node.get_children():
+            if isinstance(child, InterleavedCollectionQueueModel):
+                models.append(child)
+            walk(child)
+
+    walk(sample)
+    assert len(models) == 1, models
+    return models[0]
+
+
+def test_available_tasks_describe_the_sweeps(web: WebSession):
+    web.login()
+    task = web.get("/queue/available_tasks").json[TASK]
+    schema = task["schema"]
+    sweeps = schema["properties"]["sweeps"]
+    assert sweeps["type"] == "array"
+    item = schema["$defs"][sweeps["items"]["$ref"].rsplit("/", 1)[-1]]
+    assert {"id", "energy_keV", "wavelength_A", "kappa", "phi", "omega_start", "osc_range", "num_images",
+            "exposure_time", "inverse_beam"} <= set(item["properties"])
+    assert {"wedge_size", "wedge_unit", "strategy", "prefix", "subdir"} <= set(schema["properties"])
+    ui = json.loads(task["ui_schema"])
+    assert ui["ui:order"][0] == "sweeps"
+    assert task["name"] == "Interleaved collection"
+    assert task["limits"]["exposure_time"] == [0.001, 1000]
+    # what a script needs besides its own fields is all in acq_parameters
+    assert {"osc_range", "shape", "first_image", "num_images", "energy"} <= set(task["acq_parameters"])
+
+
+def test_add_run_and_read_back(web: WebSession, tmp_path):
+    web.login_and_select_session()
+    result = web.add_sample([interleaved_task(web)])
+    assert result["addResults"][0]["success"] is True, result
+    (queued,) = _queued_tasks(web)
+    assert queued["type"] == TASK, "read back as the same task type, not as a DataCollection"
+    assert queued["label"] == "Interleaved collection"
+    assert [s["id"] for s in queued["parameters"]["sweeps"]] == ["peak", "remote"]
+    web.events()
+
+    _run(web)
+
+    names = [e["name"] for e in web.events()]
+    assert "task" in names and "queue" in names
+    record_path = _record_path()
+    rec, frames = check_files_match_record(record_path)
+    assert rec.status == "completed" and frames == 8
+    assert [w.sweep for w in rec.wedges] == ["peak", "remote", "remote", "peak"]  # min_motion order
+    masters = sorted(p.name for p in record_path.parent.glob("lyso_1_*_master.h5"))
+    assert masters == ["lyso_1_peak_master.h5", "lyso_1_remote_master.h5"]
+    assert all(s.master for s in rec.sweeps)
+    # data under the session's directory below the test's data root, in the subdir asked for
+    assert record_path.parent.name == "web" and str(tmp_path / "data") in str(record_path)
+
+    lims = HWR.beamline.lims
+    dcs = lims.collections_in_group(rec.lims_group_id)
+    assert len(dcs) == 2
+    assert sorted(d["parameters"]["oscillation_sequence"][0]["number_of_images"] for d in dcs) == [4, 4]
+
+
+def test_progress_events_reach_the_browser(web: WebSession):
+    web.login_and_select_session()
+    web.add_sample([interleaved_task(web)])
+    web.events()
+    _run(web)
+    events = web.events()
+    task_events = [e["args"][0] for e in events if e["name"] == "task"]
+    signals = [t["Signal"] for t in task_events]
+    assert "queue_interleaved_started" in signals and "queue_interleaved_finished" in signals
+    progress = [t["progress"] for t in task_events if t["Signal"] == "collectImageTaken"]
+    assert progress and progress == sorted(progress) and progress[-1] == pytest.approx(1.0)
+    assert task_events[-1]["state"] == 4  # mxcubeweb's COLLECTED
+
+
+def test_stop_midway_and_start_again_loses_nothing(web: WebSession):
+    web.login_and_select_session()
+    web.add_sample([interleaved_task(web, sweeps=_sweeps(n=8, exp=0.05))])
+    qm = HWR.beamline.queue_manager
+    images = Recorder()  # kept alive here: the dispatcher holds receivers weakly
+    HWR.beamline.collect.connect("collectImageTaken", images.image)
+    response = web.put("/queue/start", {"sid": SAMPLE_ID})
+    assert response.status_code == 200
+    web.wait_for(lambda: images.images >= 5, timeout=60)
+    assert web.put("/queue/stop", {}).status_code == 200
+    web.wait_for(lambda: not qm.is_executing(), timeout=60)
+    model = _interleaved_model()
+    _model, entry = qm.get_entry(model._node_id)
+    assert entry.wait_idle(60), "the stopped run settles its record"
+    record_path = Path(model.record_path)
+    rec, frames = check_files_match_record(record_path)
+    assert rec.status in ("aborted", "stopped") and 5 <= frames < 16
+    before = {p: p.stat().st_mtime_ns for p in record_path.parent.glob("*_data_*.h5")}
+
+    _run(web)
+    rec2, frames2 = check_files_match_record(record_path)
+    assert rec2.status == "completed" and frames2 == 16
+    for sweep in rec2.sweeps:
+        assert rec2.collected_frames(sweep.id) == 8
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items()), "nothing overwritten"
+    assert len(HWR.beamline.lims.collections_in_group(rec2.lims_group_id)) == 2
+    assert AcquisitionRecord.load(record_path).status == "completed"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"sweeps": [dict(_sweeps()[0], num_images=0)]}, "a sweep needs at least one image"),
+        ({"sweeps": [_sweeps()[0], _sweeps()[0]]}, "is used twice"),
+        ({"wedge_size": 100}, "larger than"),
+        ({"sweeps": [dict(_sweeps()[0], energy_keV=40.0)]}, "energy 40.0000 kev is outside"),
+    ],
+)
+def test_invalid_parameters_are_refused_with_the_models_message(web: WebSession, fields, message):
+    web.login_and_select_session()
+    response = web.post("/queue/", [{"sampleID": SAMPLE_ID, "sampleName": "crystal1", "location": "Manual",
+                                     "type": "Sample", "checked": True, "tasks": [interleaved_task(web, **fields)]}])
+    assert response.status_code == 200, response.data
+    (added,) = response.json["addResults"]
+    assert added["success"] is False
+    assert message in added["error"].lower(), added["error"]
+    assert "KeyError" not in added["error"] and "Traceback" not in added["error"]
+    assert _queued_tasks(web) == []
+
+
+@pytest.mark.parametrize("prefix", ["../escape", "a/b"])
+def test_a_prefix_that_leaves_the_data_directory_is_refused(web: WebSession, prefix, tmp_path):
+    """mxcubecore's queue models refuse '/' and '..' before the task's own model sees them;
+    mxcubeweb 4.791 turns that refusal into "404 Not found" (docs/enable-mxcubeweb.md, Known
+    limitations). Whatever the answer, nothing is queued and nothing is written."""
+    web.login_and_select_session()
+    item = {"sampleID": SAMPLE_ID, "sampleName": "crystal1", "location": "Manual", "type": "Sample",
+            "checked": True, "tasks": [interleaved_task(web, prefix=prefix)]}
+    response = web.post("/queue/", [item])
+    assert response.status_code == 404 and response.data == b"Not found", (response.status_code, response.data)
+    assert SAMPLE_ID not in web.get("/queue/").json
+    assert not list(tmp_path.rglob("*.h5")) and not list(tmp_path.rglob("*_acquisition.json"))
