@@ -203,3 +203,15 @@ def test_a_prefix_that_leaves_the_data_directory_is_refused(web: WebSession, pre
     assert response.status_code == 404 and response.data == b"Not found", (response.status_code, response.data)
     assert SAMPLE_ID not in web.get("/queue/").json
     assert not list(tmp_path.rglob("*.h5")) and not list(tmp_path.rglob("*_acquisition.json"))
+
+
+def test_the_documented_script_posts_what_these_tests_post():
+    """docs/enable-mxcubeweb.md's script uses the same task fields as the tests above."""
+    import ast
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "enable-mxcubeweb.md").read_text()
+    match = re.search(r'parameters\.update\(prefix="lyso", subdir="web", wedge_size=2, sweeps=(\[.*?\])\)', doc, re.S)
+    assert match, "the script example in docs/enable-mxcubeweb.md changed"
+    body = re.sub(r"#[^\n]*", "", match.group(1))
+    assert ast.literal_eval(body) == _sweeps()
