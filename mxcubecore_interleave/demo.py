@@ -66,7 +66,13 @@ def step_murko_centring(bl, run_dir: Path) -> dict:
     """Murko centring of the simulated sample through the mock server, with its 3D model."""
     from .murko_demo import run_centring_demo
 
-    return run_centring_demo(bl, run_dir)
+    summary = run_centring_demo(bl, run_dir)
+    before = max(abs(v) for v in summary["error_before_um"].values())
+    print(f"  {summary['views']} views, {summary['rounds']} round(s): crystal {before:.1f} um off before, "
+          f"{summary['max_error_after_um']:.2f} um after; fit RMS {summary['fit_rms_um']:.2f} um")
+    for kind, path in summary["files"].items():
+        print(f"  {kind:7s}{path}")
+    return summary
 
 
 STEPS: list[tuple[str, Callable]] = [
@@ -85,6 +91,10 @@ def _quiet_logs(verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.setLevel(logging.WARNING)
+    # mxcubecore's headless ViewDelegate warns for every view call it ignores (set_queue_entry
+    # on each queue entry): expected without a GUI, and noise in the demo's output
+    logging.getLogger("HWR").addFilter(
+        lambda record: not str(record.msg).startswith("ViewDelegate: unhandled view method"))
 
 
 def run_demo(output: str | os.PathLike[str], *, config: str | None = None, quick: bool = False,
