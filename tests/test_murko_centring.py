@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 
 import gevent
 import h5py
 import numpy as np
 import pytest
+from PIL import Image
 
 from mxcubecore_interleave.errors import CentringError
 from mxcubecore_interleave.murko.scene import SampleScene
@@ -158,6 +160,10 @@ def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, 
     with h5py.File(files["h5"], "r") as h5:
         g = h5["murko"]
         assert g["omega_deg"].shape == (8,)
+        # the inputs are stored: the 8 camera pictures, as JPEG, decodable to the camera's size
+        assert g["images_jpeg"].shape == (8,)
+        picture = Image.open(io.BytesIO(g["images_jpeg"][3].tobytes()))
+        assert picture.size == (beamline.sample_view.camera.get_width(), beamline.sample_view.camera.get_height())
         assert g["masks"].shape[0] == 8 and g["masks"].dtype == np.uint8
         assert g["fit/rms"][()] == pytest.approx(result.rms_mm)
         assert g["result_position/phiy"][()] == pytest.approx(result.centred_position["phiy"])

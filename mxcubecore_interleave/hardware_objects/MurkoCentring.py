@@ -443,8 +443,12 @@ class MurkoCentring(HardwareObject):
         vertices = frame.to_motor(hull.vertices_mm)
         points = frame.to_motor(hull.points_mm)
         fit = cround.fit
+        from mxcubecore_interleave.murko.protocol import encode_jpeg
+
         data = {
             "omega_deg": np.asarray(cround.omega_deg, dtype=float),
+            # the inputs: the camera pictures of the last round, as sent to Murko (JPEG)
+            "images_jpeg": [encode_jpeg(np.asarray(im)) for im in cround.images],
             "present": np.asarray(cround.present, dtype=np.uint8),
             "most_likely_click_px": np.array([v.click_px for v in cround.views], dtype=float),
             "most_likely_click_frac": np.array([v.click_frac for v in cround.views], dtype=float),

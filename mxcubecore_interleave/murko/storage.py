@@ -55,8 +55,9 @@ def write_point_cloud_ply(path: str | Path, points: np.ndarray,
 
 
 def write_centring_h5(path: str | Path, data: dict[str, Any]) -> Path:
-    """``data`` under group ``murko/``: dicts become groups, strings string datasets, the rest
-    arrays (gzip when larger than 64 values)."""
+    """``data`` under group ``murko/``: dicts become groups, strings string datasets, lists of
+    bytes (JPEG pictures) variable-length uint8 datasets, the rest arrays (gzip when larger than
+    64 values)."""
     import h5py
 
     def put(group: Any, key: str, value: Any) -> None:
@@ -66,6 +67,11 @@ def write_centring_h5(path: str | Path, data: dict[str, Any]) -> Path:
                 put(sub, k, v)
         elif isinstance(value, str):
             group.create_dataset(key, data=value, dtype=h5py.string_dtype())
+        elif isinstance(value, list) and value and all(isinstance(v, bytes) for v in value):
+            # encoded pictures (JPEG): one variable-length uint8 array per picture
+            dset = group.create_dataset(key, (len(value),), dtype=h5py.vlen_dtype(np.uint8))
+            for i, v in enumerate(value):
+                dset[i] = np.frombuffer(v, dtype=np.uint8)
         else:
             array = np.asarray(value)
             options = {"compression": "gzip", "compression_opts": 4} if array.size > 64 else {}
