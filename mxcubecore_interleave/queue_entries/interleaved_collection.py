@@ -63,6 +63,7 @@ from mxcubecore_interleave.interleave import (
 )
 from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, WedgeJob, record_prefix
 from mxcubecore_interleave.interleave.task import explain
+from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
 from mxcubecore_interleave.record import RECORD_SUFFIX
 
 __all__ = [
@@ -205,15 +206,11 @@ def beamline_limits(bl: Any = None) -> BeamlineLimits:
     return BeamlineLimits(**kw)
 
 
-class InterleavedCollectionQueueModel(qmo.TaskNode):
+class InterleavedCollectionQueueModel(PluginTaskNode):
     """Queue model of an interleaved collection: a generic task node with ``task_data``."""
 
     def __init__(self, task_data: InterleavedCollectionTaskParameters | None = None) -> None:
-        super().__init__(task_data=task_data)
-        self.set_name("interleaved_collection")
-        self.acquisitions = [qmo.Acquisition()]
-        self.processing_parameters = qmo.ProcessingParameters()
-        self.shape = ""
+        super().__init__("interleaved_collection", task_data)
         self.lims_group_id = None
         self.interleave_num_images = None  # > 0: mxcubeweb reads progress from queue_interleaved_sw_done
         self.record_path: str | None = None
@@ -223,9 +220,6 @@ class InterleavedCollectionQueueModel(qmo.TaskNode):
 
     def get_display_name(self) -> str:
         return "Interleaved collection"
-
-    def get_path_template(self) -> qmo.PathTemplate:
-        return self.acquisitions[0].path_template
 
     def get_task(self, run: int | None = None) -> InterleavedTask:
         run = run or self.get_path_template().run_number or 1

@@ -35,6 +35,8 @@ from mxcubecore.queue_entry.base_queue_entry import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
+from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
+
 __all__ = [
     "MurkoCentringQueueEntry",
     "MurkoCentringQueueModel",
@@ -79,24 +81,17 @@ class MurkoCentringTaskParameters(BaseModel):
         return json.dumps({"ui:order": ["num_views", "rounds", "store_3d", "*"], "num_views": col, "rounds": col})
 
 
-class MurkoCentringQueueModel(qmo.TaskNode):
+class MurkoCentringQueueModel(PluginTaskNode):
     """Queue model of a Murko centring: a generic task node (not a DataCollection)."""
 
     def __init__(self, task_data: MurkoCentringTaskParameters | None = None) -> None:
-        super().__init__(task_data=task_data)
-        self.set_name("murko_centring")
-        self.acquisitions = [qmo.Acquisition()]
-        self.processing_parameters = qmo.ProcessingParameters()
-        self.shape = ""
+        super().__init__("murko_centring", task_data)
         self.centred_position: qmo.CentredPosition | None = None
         self.murko_files: dict[str, str] = {}
         self.murko_summary: dict[str, Any] = {}
 
     def get_display_name(self) -> str:
         return "Murko centring"
-
-    def get_path_template(self) -> qmo.PathTemplate:
-        return self.acquisitions[0].path_template
 
 
 class MurkoCentringQueueEntry(BaseQueueEntry):
