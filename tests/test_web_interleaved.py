@@ -215,3 +215,33 @@ def test_the_documented_script_posts_what_these_tests_post():
     assert match, "the script example in docs/enable-mxcubeweb.md changed"
     body = re.sub(r"#[^\n]*", "", match.group(1))
     assert ast.literal_eval(body) == _sweeps()
+
+
+def test_pause_waits_after_the_current_wedge_and_unpause_goes_on(web: WebSession):
+    """mxcubeweb's Pause is the "stop after this wedge" of an interleaved collection: the entry
+    finishes the wedge it is in, waits, and Unpause collects the rest. (mxcubecore's
+    ``QueueManager.pause`` waits for the unpause, so the pause request itself returns only then.)"""
+    import gevent
+
+    web.login_and_select_session()
+    web.add_sample([interleaved_task(web, sweeps=_sweeps(n=8, exp=0.05))])
+    qm = HWR.beamline.queue_manager
+    images = Recorder()
+    HWR.beamline.collect.connect("collectImageTaken", images.image)
+    assert web.put("/queue/start", {"sid": SAMPLE_ID}).status_code == 200
+    web.wait_for(lambda: images.images >= 3, timeout=60)
+    pause = gevent.spawn(web.put, "/queue/pause", {})
+    web.wait_for(qm.is_paused, timeout=10)
+    gevent.sleep(1.0)  # let the wedge in progress end
+    held = images.images
+    gevent.sleep(1.0)
+    assert images.images == held, "no image while paused"
+    assert held % 2 == 0 and held < 16, f"paused at a wedge boundary (wedges of 2), after {held}"
+    assert qm.is_executing()
+    assert web.put("/queue/unpause", {}).status_code == 200
+    pause.join(10)
+    assert pause.successful() and pause.value.status_code == 200
+    web.wait_for(lambda: not qm.is_executing(), timeout=120)
+    rec, frames = check_files_match_record(_record_path())
+    assert rec.status == "completed" and frames == 16
+    assert not [w for w in rec.wedges if w.status == "partial"], "no wedge was cut"
