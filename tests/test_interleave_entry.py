@@ -97,7 +97,8 @@ def test_two_energy_inverse_beam(beamline, mocker):
     assert run.model.interleave_num_images == 3
     # LIMS: one Multiwedge group, one collection per sweep linked to it, updated with the frames
     lims = beamline.lims
-    group = next(g for g in lims.recorded["groups"] if g["dataCollectionGroupId"] == rec.lims_group_id)
+    (group,) = lims.recorded["groups"]  # the queue's TaskGroup group, made ours: no empty "OSC" group
+    assert group["dataCollectionGroupId"] == rec.lims_group_id
     assert group["experimentType"] == "Collect - Multiwedge"
     dcs = lims.collections_in_group(rec.lims_group_id)
     assert sorted(d["dataCollectionId"] for d in dcs) == sorted(s.lims_collection_id for s in rec.sweeps)

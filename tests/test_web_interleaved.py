@@ -122,6 +122,7 @@ def test_add_run_and_read_back(web: WebSession, tmp_path):
     assert record_path.parent.name == "web" and str(tmp_path / "data") in str(record_path)
 
     lims = HWR.beamline.lims
+    assert [g["dataCollectionGroupId"] for g in lims.recorded["groups"]] == [rec.lims_group_id]
     dcs = lims.collections_in_group(rec.lims_group_id)
     assert len(dcs) == 2
     assert sorted(d["parameters"]["oscillation_sequence"][0]["number_of_images"] for d in dcs) == [4, 4]
@@ -167,6 +168,7 @@ def test_stop_midway_and_start_again_loses_nothing(web: WebSession):
         assert rec2.collected_frames(sweep.id) == 8
     assert all(p.stat().st_mtime_ns == t for p, t in before.items()), "nothing overwritten"
     assert len(HWR.beamline.lims.collections_in_group(rec2.lims_group_id)) == 2
+    assert len(HWR.beamline.lims.recorded["groups"]) == 1, "the resumed run added no group"
     assert AcquisitionRecord.load(record_path).status == "completed"
 
 

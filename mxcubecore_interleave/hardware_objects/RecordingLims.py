@@ -47,17 +47,18 @@ class RecordingLims(ISPyBClientMockup):
         return True
 
     def _store_data_collection_group(self, group_data_dict: dict) -> int:
+        """Store, or update when the dict names a known group (as ISPyB's storeOrUpdate does)."""
+        known = group_data_dict.get("dataCollectionGroupId")
+        if known in self.groups:
+            self.groups[known].update(_jsonable(group_data_dict))
+            self._save()
+            return known
         gid = next(self._group_ids)
         self.groups[gid] = {"dataCollectionGroupId": gid, **_jsonable(group_data_dict)}
         self._save()
         return gid
 
     def store_data_collection_group(self, group_data_dict: dict) -> int:
-        gid = group_data_dict.get("dataCollectionGroupId")
-        if gid in self.groups:
-            self.groups[gid].update(_jsonable(group_data_dict))
-            self._save()
-            return gid
         return self._store_data_collection_group(group_data_dict)
 
     def store_data_collection(self, mx_collection: dict, bl_config: dict | None = None) -> tuple[int, int]:

@@ -424,9 +424,14 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         if lims is None:
             return
         model = self.get_data_model()
+        group = {"sessionId": bl.session.session_id, "experimentType": EXPERIMENT_TYPE}
+        parent = model.get_parent()
+        if getattr(parent, "lims_group_id", None) and len(parent.get_children()) == 1:
+            # the queue's TaskGroup entry has just stored an "OSC" group for this task alone:
+            # make that group ours (ISPyB's storeOrUpdate) instead of leaving it empty
+            group["dataCollectionGroupId"] = parent.lims_group_id
         try:
-            gid = lims._store_data_collection_group({
-                "sessionId": bl.session.session_id, "experimentType": EXPERIMENT_TYPE})
+            gid = lims._store_data_collection_group(group)
         except Exception as exc:
             log.warning("interleaved collection: LIMS group not stored: %s", exc)
             return
