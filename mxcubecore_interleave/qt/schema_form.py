@@ -629,16 +629,30 @@ class SchemaForm(QWidget):
         return result
 
     def _show_errors(self, items: list[tuple[tuple[str | int, ...], str]]) -> None:
-        lines = []
-        for loc, message in items:
+        lines: list[str] = []
+        for raw_loc, message in items:
+            loc = self._error_location(tuple(raw_loc))
             where = ".".join(str(p) for p in loc)
-            lines.append(f"{where}: {message}" if where else message)
+            line = f"{where}: {message}" if where else message
+            if line in lines:  # e.g. one field validated in several groups of a task
+                continue
+            lines.append(line)
             node = self._find_deepest(loc)
             if node is not None and node is not self._root:
                 node.set_error(message)
+            for extra in self._related_fields(loc, message):
+                extra.set_error(message)
         self._errors = lines
         self._error_label.setText("\n".join(lines))
         self._error_label.show()
+
+    def _error_location(self, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        """Where the validator's error location is in this form (subclasses map their model's)."""
+        return loc
+
+    def _related_fields(self, loc: tuple[str | int, ...], message: str) -> list[_Field]:
+        """Further fields to outline for an error (e.g. the rows a model-level message names)."""
+        return []
 
     def _find_deepest(self, loc: tuple[str | int, ...]) -> _Field | None:
         node: _Field | None = self._root
@@ -656,7 +670,9 @@ def _error_items(exc: Exception) -> list[tuple[tuple[str | int, ...], str]]:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         try:
-            items = [(tuple(e.get("loc", ())), str(e.get("msg", ""))) for e in errors()]
+            # pydantic prefixes a validator's ValueError with "Value error, ": show the model's words
+            items = [(tuple(e.get("loc", ())), str(e.get("msg", "")).removeprefix("Value error, "))
+                     for e in errors()]
         except Exception:  # not pydantic's errors(): fall back to the message
             items = []
         if items:

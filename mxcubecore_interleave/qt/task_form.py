@@ -13,6 +13,7 @@ entry itself is then created by whoever listens to the queue model: mxcubeqt's t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -144,6 +145,21 @@ class TaskForm(SchemaForm):
     def parameters(self) -> dict[str, Any] | None:
         """The flat parameters to queue, or None (the model's errors are shown in the form)."""
         return self.values() if self.validate() is not None else None
+
+    # -- errors: the model's locations are (group, field, ...); the form is flat ---------------
+    def _error_location(self, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        """``user_collection_parameters.sweeps.0.id`` -> ``sweeps.0.id`` (the field in this form)."""
+        return loc[1:] if loc and loc[0] in GROUPS else loc
+
+    def _related_fields(self, loc: tuple[str | int, ...], message: str) -> list[Any]:
+        """A task-level message naming sweeps (``sweep 'peak'``): outline those rows' ids."""
+        table = self.table("sweeps")
+        if loc or table is None:
+            return []
+        # quoted names ('peak'), not the apostrophe of "beamline's"
+        named = set(re.findall(r"(?<!\w)'([^']*)'(?!\w)", message))
+        return [row["id"] for row in table.rows
+                if "id" in row and row["id"].value() in named]
 
 
 def add_task(sample_node_id: int, task_name: str, parameters: Mapping[str, Any]) -> int:
