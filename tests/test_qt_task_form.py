@@ -14,6 +14,9 @@ from mxcubecore_interleave.qt.task_form import (  # noqa: E402
     entry_class,
     flat_task_schema,
 )
+from mxcubecore_interleave.testing import wait_until  # noqa: E402
+
+from .murko_helpers import murko, murko_server  # noqa: E402,F401 (fixtures)
 
 pytestmark = [pytest.mark.qt, pytest.mark.beamline]
 
@@ -79,4 +82,31 @@ def test_invalid_parameters_are_refused_before_queueing(beamline, qtbot):
     with pytest.raises(Exception, match="greater than or equal to 3"):
         add_task(sample._node_id, "murko_centring", values)
     assert len(sample.get_children()) == before, "nothing was added to the queue"
+    tree.close_queue()
+
+
+def test_murko_task_from_the_form_runs_from_the_qt_queue(beamline, murko, qtbot):
+    """The centring entry made by view_created (Qt tree item as its view) runs to the end."""
+    from mxcubecore_interleave.murko_demo import centring_error_mm, place_sample
+
+    tree = QueueTree(beamline.queue_model)
+    qtbot.addWidget(tree)
+    form = TaskForm("murko_centring", beamline, {"prefix": "m1", "subdir": "qt"})
+    qtbot.addWidget(form)
+    form.field("num_views").setValue(4)
+    params = form.parameters()
+    assert params is not None, form.errors()
+    place_sample(beamline, {"phiy": 0.02, "phiz": 0.012, "sampx": -0.015, "sampy": -0.02}, omega=0.0)
+
+    sample = _add_sample(beamline)
+    node_id = add_task(sample._node_id, "murko_centring", params)
+    model, entry = beamline.queue_manager.get_entry(node_id)
+    item = tree.item_for(model)
+    assert entry.get_view() is item
+    beamline.queue_manager.execute()
+    assert wait_until(lambda: not beamline.queue_manager.is_executing(), timeout=120)
+    assert model.is_executed()
+    assert model.centred_position is not None and model.centred_position.centring_method == "murko"
+    assert all(abs(v) < 0.002 for v in centring_error_mm(beamline).values())
+    assert tree.item_for(sample).background_index == 1, "the sample's SUCCESS colour"
     tree.close_queue()
