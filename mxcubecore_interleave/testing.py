@@ -34,7 +34,9 @@ def load_beamline(config_dir: str | os.PathLike[str] = DEFAULT_CONFIG_DIR, *, da
     # DiffractometerMockup.init() sends every motor to a random position, asynchronously:
     # wait for those moves so that what a caller reads is where the motors really are
     motors = list(getattr(bl.diffractometer, "motors_hwobj_dict", {}).values())
-    wait_until(lambda: all(m.get_state() == m.STATES.READY for m in motors), timeout=20.0)
+    if not wait_until(lambda: all(m.get_state() == m.STATES.READY for m in motors), timeout=20.0):
+        busy = [m.name() for m in motors if m.get_state() != m.STATES.READY]
+        raise TimeoutError(f"the mockup beamline's motors did not settle within 20 s: {', '.join(busy)}")
     return bl
 
 

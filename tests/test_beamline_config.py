@@ -1,6 +1,8 @@
 """configuration/ loads as a beamline loads its own, and every role is there and healthy."""
 
 import ast
+import logging
+import shutil
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,7 +15,8 @@ from .conftest import CONFIG_DIR
 pytestmark = pytest.mark.beamline
 
 ROLES = ["session", "machine_info", "transmission", "energy", "beam", "flux", "detector", "resolution",
-         "safety_shutter", "diffractometer", "sample_view", "lims", "queue_manager", "queue_model", "collect"]
+         "safety_shutter", "diffractometer", "sample_view", "lims", "queue_manager", "queue_model", "collect",
+         "master_file_repackager", "queue_entry_registrar", "murko"]
 
 
 def beamline_yaml() -> dict:
@@ -87,8 +90,90 @@ def test_every_role_is_present_and_healthy(beamline):
     assert det.distance is not None and det.distance.get_value() > 0
     assert beamline.lims.is_connected()
     assert type(beamline.collect).__name__ == "SimulatedEigerCollect"
-    assert beamline.collect.get_property("fileSuffix", None) in (None, "h5") or True
     assert det.get_property("file_suffix") == "h5" and det.get_property("fileSuffix") == "h5"
+
+
+    # the plugin's own roles: what their init() sets
+    role = beamline.get_object_by_role
+    assert role("master_file_repackager").layout in ("auto", "links", "vds")
+    assert "InterleavedCollectionQueueEntry" in role("queue_entry_registrar").registered
+    assert role("murko").get_state() == HardwareObjectState.READY
+    assert role("murko").server_address.count(":") == 1
+
+
+class _Records(logging.Handler):
+    """Collects what mxcubecore logs (its HWR logger does not reach pytest's caplog)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _load(config_dir, data_root, monkeypatch) -> tuple[list[tuple], list[logging.LogRecord]]:
+    """Load a beamline; return mxcubecore's load table (role, class, file, ms, comment) and its log.
+
+    mxcubecore reports a role that failed to import, instantiate or init() only in that table's
+    comment column (and leaves the half-made object attached), so the table is what to check.
+    """
+    from mxcubecore import HardwareRepository as hwr_module
+
+    from mxcubecore_interleave.testing import load_beamline, unload_beamline
+
+    tables: list[list[tuple]] = []
+    real_make_table = hwr_module.make_table
+
+    def keep(column_names, rows):
+        tables.append([tuple(r) for r in rows])
+        return real_make_table(column_names, rows)
+
+    monkeypatch.setattr(hwr_module, "make_table", keep)
+    handler = _Records()
+    logger = logging.getLogger("HWR")
+    logger.addHandler(handler)
+    try:
+        load_beamline(config_dir, data_root=data_root)
+    finally:
+        unload_beamline()
+        logger.removeHandler(handler)
+    assert len(tables) == 1, "mxcubecore printed one load table"
+    return tables[0], handler.records
+
+
+HARMLESS = ("", "Start loading contents:", "Done loading contents")
+
+
+def _problems(table) -> list[str]:
+    """Comments other than progress and undeclared-property notes (those are warnings only)."""
+    found = []
+    for role, cls, file, _ms, comment in table:
+        parts = [c for c in comment.split("; ") if c not in HARMLESS and not c.startswith("Undeclared properties")]
+        if parts:
+            found.append(f"{role} ({cls}, {file}): {'; '.join(parts)}")
+    return found
+
+
+def test_loading_reports_no_failed_role(tmp_path, monkeypatch):
+    """Every role imports, instantiates and init()s; nothing is logged at ERROR."""
+    table, records = _load(CONFIG_DIR, tmp_path / "data", monkeypatch)
+    assert not _problems(table), _problems(table)
+    assert {row[0] for row in table} >= set(ROLES)
+    errors = [f"{r.name}: {r.getMessage()}" for r in records if r.levelno >= logging.ERROR]
+    assert not errors, errors
+    assert any("registered queue entries" in r.getMessage() for r in records), \
+        "the HWR log reached this test (else the check above proves nothing)"
+
+
+def test_a_failing_role_is_caught_by_the_load_check(tmp_path, monkeypatch):
+    """The check above can fail: a role whose file names a missing class is reported."""
+    broken = tmp_path / "broken"
+    shutil.copytree(CONFIG_DIR, broken)
+    text = (broken / "murko.yaml").read_text()
+    (broken / "murko.yaml").write_text(text.replace("MurkoCentring.MurkoCentring", "NoSuchCentring.MurkoCentring", 1))
+    table, _ = _load(broken, tmp_path / "data", monkeypatch)
+    assert [p for p in _problems(table) if p.startswith("murko ") and "Error importing class" in p]
 
 
 def test_reload_gives_a_fresh_beamline(beamline, tmp_path):

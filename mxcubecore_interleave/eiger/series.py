@@ -377,10 +377,13 @@ class SeriesWriter:
             ascii_attr(ax, "transformation_type", "rotation")
             ax.attrs["vector"] = np.array(vec)
             ascii_attr(ax, "depends_on", dep)
-        end = tr.create_dataset("omega_end", data=omega_end)
-        ascii_attr(end, "units", "deg")
-        inc = tr.create_dataset("omega_increment_set", data=np.float64(spec.omega_increment))
-        ascii_attr(inc, "units", "deg")
+        # kappa and phi stand still during a rotation sweep: end = start, increment 0
+        for name, start, step in (("omega", omega, spec.omega_increment), ("kappa", np.full(n, spec.kappa), 0.0),
+                                  ("phi", np.full(n, spec.phi), 0.0)):
+            end = tr.create_dataset(f"{name}_end", data=start + step)
+            ascii_attr(end, "units", "deg")
+            inc = tr.create_dataset(f"{name}_increment_set", data=np.float64(step))
+            ascii_attr(inc, "units", "deg")
 
         gonio = nx_group(sample, "goniometer", "NXtransformations")
         for name, values in (
@@ -389,7 +392,13 @@ class SeriesWriter:
             ("omega_range_average", np.float32(spec.omega_increment)),
             ("omega_range_total", np.float32(spec.omega_increment * n)),
             ("kappa", np.full(n, spec.kappa, dtype=np.float32)),
+            ("kappa_end", np.full(n, spec.kappa, dtype=np.float32)),
+            ("kappa_range_average", np.float32(0.0)),
+            ("kappa_range_total", np.float32(0.0)),
             ("phi", np.full(n, spec.phi, dtype=np.float32)),
+            ("phi_end", np.full(n, spec.phi, dtype=np.float32)),
+            ("phi_range_average", np.float32(0.0)),
+            ("phi_range_total", np.float32(0.0)),
         ):
             ds = gonio.create_dataset(name, data=values)
             ascii_attr(ds, "units", "degree")

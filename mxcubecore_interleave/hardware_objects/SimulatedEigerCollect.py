@@ -156,8 +156,3 @@ class SimulatedEigerCollect(CollectMockup):
         """Stop now: the running series is closed with the frames already written."""
         self._stop_requested = True
         super().stop_collect()
-
-    def collection_finished(self) -> None:
-        # the stock mockup's hook emits the finished signals itself and then do_collect calls
-        # this again: emit them once only
-        super().collection_finished()
