@@ -9,6 +9,7 @@ on disk, as the beamline scientist would.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -234,7 +235,16 @@ def test_pause_waits_after_the_current_wedge_and_unpause_goes_on(web: WebSession
     web.wait_for(lambda: images.images >= 3, timeout=60)
     pause = gevent.spawn(web.put, "/queue/pause", {})
     web.wait_for(qm.is_paused, timeout=10)
-    gevent.sleep(1.0)  # let the wedge in progress end
+    # the wedge in progress ends (however slowly a loaded machine moves the motors first):
+    # wait until no image has come for 1.5 s, i.e. 30 exposures
+    last = {"n": images.images, "t": time.monotonic()}
+
+    def settled() -> bool:
+        if images.images != last["n"]:
+            last.update(n=images.images, t=time.monotonic())
+        return time.monotonic() - last["t"] > 1.5
+
+    web.wait_for(settled, timeout=60)
     held = images.images
     gevent.sleep(1.0)
     assert images.images == held, "no image while paused"
