@@ -224,3 +224,41 @@ def test_energy_outside_the_beamline_limits_is_refused(beamline, form, qtbot):
     (error,) = form.errors()
     assert error.startswith("the task is outside the beamline's limits: sweep 'remote': energy 40.0000 keV")
     assert RED in form.field("sweeps", 1, "id").styleSheet()
+
+
+def test_the_docs_sweeps_table_snippet(beamline, form):
+    """docs/enable-mxcubeqt.md's script for the sweeps table gives what it says."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "enable-mxcubeqt.md").read_text()
+    section = doc.split("### The sweeps table", 1)[1]
+    (code,) = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], re.S)
+    exec(code, {"form": form})
+    params = form.parameters()
+    assert params is not None, form.errors()
+    assert [(s["id"], s["energy_keV"], s["num_images"]) for s in params["sweeps"]] == [
+        ("peak", 12.66, 4), ("remote", 13.0, 4)]
+    assert params["wedge_size"] == 2
+
+
+@pytest.mark.parametrize("row", ["a new row without an id", "two rows with the same id",
+                                 "a wedge larger than a sweep", "an energy the beamline cannot reach"])
+def test_the_docs_error_table_shows_what_the_form_shows(beamline, form, qtbot, row):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "enable-mxcubeqt.md").read_text()
+    line = next(x for x in doc.splitlines() if x.startswith(f"| {row} |"))
+    shown = line.split("|")[2].strip().split("`")[1]
+    table = form.table("sweeps")
+    if row == "a new row without an id":
+        click(qtbot, table.add_button)
+        fill_sweep(qtbot, form, 0, num_images="4")
+    else:
+        add_two_sweeps(qtbot, form)
+        if row == "two rows with the same id":
+            fill_sweep(qtbot, form, 1, id="peak")
+        elif row == "a wedge larger than a sweep":
+            fill_sweep(qtbot, form, 1, num_images="3")
+            type_into(qtbot, form.field("wedge_size"), "4")
+        else:
+            fill_sweep(qtbot, form, 1, energy_keV="40")
+    assert form.parameters() is None
+    assert form.errors() == [shown]

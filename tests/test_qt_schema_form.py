@@ -2,7 +2,8 @@
 
 The model is shaped like a task with sweeps so that the widget's generic machinery (nested
 objects, arrays of objects, optional values, enums, the model's own cross-field checks) is
-exercised; tests of the real interleaved task model live next to it (test_qt_task_form.py).
+exercised. The real tasks' forms are tested in test_qt_task_form.py (Murko centring) and
+test_qt_interleaved.py (the interleaved task, its sweeps table, run from a Qt-built queue).
 """
 
 from __future__ import annotations
