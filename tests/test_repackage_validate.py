@@ -118,3 +118,39 @@ def test_old_firmware_template_without_nxmx_fields(tmp_path):
         assert list(f["/entry/sample/goniometer/omega"][()]) == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
         assert float(f["/entry/sample/goniometer/omega_range_total"][()]) == 4.0
         assert "transformations" not in f["/entry/sample"]
+
+
+# -- the source series: what the detector stored must be the regular scan the master will state --
+def _edit(master, change):
+    master.chmod(0o644)
+    with h5py.File(master, "r+") as f:
+        change(f)
+
+
+def _set(path, values):
+    def change(f):
+        for group in ("transformations", "goniometer"):
+            f[f"/entry/sample/{group}/{path}"].write_direct(np.asarray(values, dtype=np.float64))
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    # frame 3 of wedge A1 at 1.2° instead of 1.0°: omega[0] and the declared step alone look fine
+    (_set("omega", [0.0, 0.5, 1.2, 1.5]), r"ilv_1_master\.h5: omega steps 0\.7° between frames 2 and 3"),
+    # the whole wedge steps 1.0°, its omega_increment_set says 0.5°
+    (lambda f: (_set("omega", [0.0, 1.0, 2.0, 3.0])(f), _set("omega_end", [1.0, 2.0, 3.0, 4.0])(f)),
+     r"ilv_1_master\.h5: omega steps 1° between frames 1 and 2 .*declares 0\.5°"),
+    # the angles are regular but every frame's exposure spans 1.0° (omega_end - omega)
+    (_set("omega_end", [1.0, 1.5, 2.0, 2.5]), r"ilv_1_master\.h5: frame 1 spans 1° .*declares 0\.5°"),
+])
+def test_irregular_source_omega_is_refused(tmp_path, change, message):
+    from mxcubecore_interleave.nexus import repackage_series
+
+    d = tmp_path / "d"
+    rp = interleaved_record(d, TWO_SWEEPS, images_per_file=4)
+    _edit(d / "ilv_1_master.h5", change)
+    with pytest.raises(RepackageError, match=message):
+        repackage_record(rp, "after")
+    with pytest.raises(RepackageError, match=message):  # the command line's path: series found on disk
+        repackage_series([d], dry_run=True)
+    assert not list(d.glob("ilv_[AB]_master.h5"))

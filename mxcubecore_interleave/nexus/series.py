@@ -84,6 +84,54 @@ def _string(f: h5py.File, path: str) -> str | None:
     return read_str(f[path][()])
 
 
+def _float_array(f: h5py.File, *paths: str) -> tuple[np.ndarray | None, str | None]:
+    """The first of ``paths`` that exists, as a 1-D array in its stored float type (the type sets
+    the rounding the omega checks allow)."""
+    for p in paths:
+        try:
+            dsid = h5py.h5d.open(f.id, p.encode())
+        except (KeyError, ValueError):
+            continue
+        dtype = dsid.dtype if dsid.dtype.kind == "f" else np.dtype(np.float64)
+        arr = np.empty(dsid.shape, dtype=dtype)
+        dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, arr)
+        return np.atleast_1d(arr), p
+    return None, None
+
+
+def omega_tolerance(inc: float, *arrays: np.ndarray) -> float:
+    """How far a step may be from ``inc``: 1e-6·|inc| (NXmx reference §6), or the rounding of the
+    stored float type at the angles stored (float32 angles near 360° carry ~3e-5°)."""
+    tol = 1e-6 * abs(inc)
+    for a in arrays:
+        if a is not None and a.size and a.dtype.kind == "f":
+            tol = max(tol, 4 * float(np.finfo(a.dtype).eps) * max(1.0, float(np.max(np.abs(a)))))
+    return tol
+
+
+def check_omega(master: Path, omega: np.ndarray, inc: float, inc_path: str | None,
+                omega_end: np.ndarray | None = None, end_path: str | None = None) -> None:
+    """Refuse a series whose per-frame omega is not ``omega[0] + k·inc``: the sweep master would
+    state a regular scan the detector did not collect. Checks every step (and every frame's
+    ``omega_end - omega`` when stored) against the declared increment."""
+    declared = f"the series declares {inc:g}°" + (f" ({inc_path})" if inc_path else "")
+    tol = omega_tolerance(inc, omega, omega_end)
+    d = np.diff(omega.astype(np.float64))
+    bad = np.flatnonzero(np.abs(d - inc) > tol)
+    if bad.size:
+        k = int(bad[0])
+        raise RepackageError(f"{master}: omega steps {d[k]:.6g}° between frames {k + 1} and {k + 2} "
+                             f"({omega[k]:.6g}° to {omega[k + 1]:.6g}°), but {declared}; a wedge must "
+                             "rotate by one constant step")
+    if omega_end is not None and omega_end.shape == omega.shape:
+        span = omega_end.astype(np.float64) - omega.astype(np.float64)
+        bad = np.flatnonzero(np.abs(span - inc) > tol)
+        if bad.size:
+            k = int(bad[0])
+            raise RepackageError(f"{master}: frame {k + 1} spans {span[k]:.6g}° ({end_path} - omega), but "
+                                 f"{declared}")
+
+
 def dataset_filters(ds: h5py.Dataset) -> set[int]:
     plist = ds.id.get_create_plist()
     return {plist.get_filter(i)[0] for i in range(plist.get_nfilters())}
@@ -201,25 +249,22 @@ def read_series(master: str | os.PathLike[str], *, brief: bool = False) -> Serie
             filters |= flt
             files.append(DataFile(path, n, target))
             expect += n
-        omega = None
-        for p in ("/entry/sample/transformations/omega", "/entry/sample/goniometer/omega"):
-            try:
-                dsid = h5py.h5d.open(f.id, p.encode())
-            except (KeyError, ValueError):
-                continue
-            omega = np.empty(dsid.shape, dtype=np.float64)
-            dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, omega)
-            omega = np.atleast_1d(omega)
-            break
+        omega, omega_path = _float_array(f, "/entry/sample/transformations/omega", "/entry/sample/goniometer/omega")
         if omega is None:
             raise RepackageError(f"{master} has no omega angles (/entry/sample/transformations/omega)")
-        inc = _scalar(f, "/entry/sample/transformations/omega_increment_set")
+        inc_path = "/entry/sample/transformations/omega_increment_set"
+        inc = _scalar(f, inc_path)
         if inc is None:
-            inc = _scalar(f, "/entry/sample/goniometer/omega_range_average")
+            inc_path = "/entry/sample/goniometer/omega_range_average"
+            inc = _scalar(f, inc_path)
         if inc is None and omega.size > 1:
-            inc = float(np.median(np.diff(omega)))
+            inc_path = None
+            inc = float(np.median(np.diff(omega.astype(np.float64))))
         if inc is None:
             raise RepackageError(f"{master}: cannot tell the omega increment")
+        end, end_path = _float_array(f, omega_path + "_end")
+        check_omega(master, omega, float(inc), inc_path, end, end_path)
+        omega = omega.astype(np.float64)
         nimages = _scalar(f, f"{det}/nimages") or 0
         ntrigger = _scalar(f, f"{det}/ntrigger") or 1
         total = sum(d.n for d in files)
