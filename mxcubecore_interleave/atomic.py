@@ -2,7 +2,8 @@
 
 The file is written under a temporary name in the target directory (same file system, so the
 final ``os.replace`` is atomic), fsynced, made world-readable (``mkstemp`` creates 0600, which
-hides files from processing users) and renamed.
+hides files from processing users) and renamed. ``StagedFiles`` does the same for several files
+that must appear together or not at all.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from typing import Any
 from .errors import OverwriteRefusedError
 
 FILE_MODE = 0o644
+
+
+def _temporary(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return Path(tmp_name)
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:
@@ -38,10 +46,7 @@ def atomic_output(target: str | os.PathLike[str], *, overwrite: bool = True) -> 
     target = Path(target)
     if not overwrite and target.exists():
         raise OverwriteRefusedError(f"{target} already exists; refusing to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temporary(target)
     try:
         yield tmp
         fsync_path(tmp)
@@ -63,6 +68,66 @@ def atomic_output(target: str | os.PathLike[str], *, overwrite: bool = True) -> 
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+class StagedFiles:
+    """Several files that appear together, or not at all.
+
+    ``stage(target)`` gives a temporary path next to each target. ``commit()`` fsyncs every
+    temporary file and makes it 0644 first, and only then renames them all into place. Leaving
+    the ``with`` block by an exception (or calling ``abort()``) removes every temporary file and
+    touches no target. A refusal therefore never leaves some targets new and others old; only an
+    operating-system failure between two renames (disk gone, permission changed) could.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def __enter__(self) -> "StagedFiles":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.abort()  # after commit() nothing is left to remove
+
+    def stage(self, target: str | os.PathLike[str]) -> Path:
+        target = Path(target)
+        if any(t == target for _tmp, t in self._staged):
+            raise ValueError(f"{target} is staged twice")
+        tmp = _temporary(target)
+        self._staged.append((tmp, target))
+        return tmp
+
+    def discard(self, tmp: Path) -> None:
+        """Drop one staged file (its target stays as it is)."""
+        self._staged = [(t, g) for t, g in self._staged if t != tmp]
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+    def commit(self) -> dict[Path, os.stat_result]:
+        """Rename every staged file to its target; returns each target's stat as validated
+        (the same inode, size and mtime must be found under the target's name)."""
+        stats = {}
+        for tmp, target in self._staged:
+            fsync_path(tmp)
+            os.chmod(tmp, FILE_MODE)
+            stats[target] = os.stat(tmp)
+        staged, self._staged = self._staged, []
+        for i, (tmp, target) in enumerate(staged):
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                self._staged = staged[i:]  # removed by abort()
+                raise
+        for d in {target.parent for _tmp, target in staged}:
+            with contextlib.suppress(OSError):
+                fsync_path(d)
+        return stats
+
+    def abort(self) -> None:
+        for tmp, _target in self._staged:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        self._staged = []
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> Path:

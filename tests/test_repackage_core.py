@@ -253,6 +253,39 @@ def test_existing_masters_survive_a_refusal(tmp_path):
     assert res.masters[0].master.exists()
 
 
+def _moving_kappa(master: Path) -> None:
+    """Make a detector master's kappa move during its series: the sweep master cannot use it as
+    its template (only omega scans), a refusal found while writing that sweep, not before."""
+    master.chmod(0o644)
+    with h5py.File(master, "r+") as f:
+        for p in ("/entry/sample/transformations/kappa", "/entry/sample/goniometer/kappa"):
+            ds = f[p]
+            ds.write_direct(np.linspace(0.0, 0.3, ds.shape[0]).astype(ds.dtype))
+
+
+def test_a_refusal_in_one_sweep_writes_no_master_at_all(tmp_path):
+    d = tmp_path / "d"
+    rp = interleaved_record(d, TWO_SWEEPS, images_per_file=4)
+    _moving_kappa(d / "ilv_2_master.h5")  # sweep B's template; sweep A is fine
+    snap = _snapshot(d)
+    with pytest.raises(RepackageError, match=r"template master .*ilv_2_master\.h5: .*kappa changes during"):
+        repackage_record(rp, "after", output_subdir="processing")
+    assert _snapshot(d) == snap  # the record is untouched
+    assert not (d / "processing").exists()  # no master of A, no temporary file, no new directory
+
+
+def test_a_refusal_in_one_sweep_leaves_every_existing_master(tmp_path):
+    d = tmp_path / "d"
+    rp = interleaved_record(d, TWO_SWEEPS, images_per_file=4)
+    repackage_record(rp, "after")
+    _moving_kappa(d / "ilv_2_master.h5")
+    snap = _snapshot(d)
+    with pytest.raises(RepackageError, match="kappa changes during"):
+        repackage_record(rp, "after", layout="V")  # A's master would be replaced, B's is refused
+    assert _snapshot(d) == snap
+    assert not list(d.glob(".*.tmp"))
+
+
 def test_omega_gap_is_refused_naming_the_frame(tmp_path):
     # wedge 0 (A1) aborted after 2 of 4 frames, A2 collected: omega jumps from 1.0 to 2.0
     rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4, partial={0: 2})

@@ -1,12 +1,15 @@
 """Write every sweep master of a collection, atomically, after validating everything.
 
-Order of work: validate all inputs (nothing written yet) → for each sweep write a temporary file
-next to the target, validate it, compare it with an existing master (identical: keep the old one
-untouched), rename it into place, validate the result again → save the acquisition record.
+Order of work: validate all inputs (nothing written yet) → for every sweep write a temporary file
+next to its target and validate it, and compare it with an existing master (identical: keep the
+old one untouched) → only when every sweep passed, rename them all into place and check that
+each target is the file that was validated → save the acquisition record. A refusal in any sweep
+removes every temporary file and leaves every existing file as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -15,7 +18,7 @@ from typing import Callable
 
 import h5py
 
-from ..atomic import atomic_output
+from ..atomic import StagedFiles
 from ..errors import RepackageError
 from ..paths import check_name, check_subdir, inside
 from ..record import AcquisitionRecord, DataFileRecord
@@ -80,24 +83,38 @@ def plan_targets(collection: Collection, out_dir: Path, policy: LayoutPolicy) ->
     return out
 
 
-def _write_one(sweep: Sweep, target: Path, layout: str, collection: Collection, record_json: str,
-               record_path: Path | None, created: str, read_frames: bool) -> str:
-    existed = target.exists()
-    try:
-        with atomic_output(target) as tmp:
-            with h5py.File(tmp, "w") as f:
-                build_sweep_master(f, sweep, collection, layout, target.parent, record_json, record_path, created)
-            validate_master(tmp, sweep, read_frames=read_frames)
-            if existed and semantic_digest(tmp) == semantic_digest(target):
-                raise _Unchanged
-    except _Unchanged:
-        log.info("%s is unchanged", target)
-        return "unchanged"
-    validate_master(target, sweep, read_frames=read_frames, use_nxmx=False, thorough=False)
-    if existed:
-        log.warning("replaced %s by a semantically different sweep master", target)
+def _stage_one(batch: StagedFiles, sweep: Sweep, target: Path, layout: str, collection: Collection,
+               record_json: str, record_path: Path | None, created: str, read_frames: bool) -> str:
+    """Write and validate one sweep master under a temporary name; "unchanged" drops it again."""
+    tmp = batch.stage(target)
+    with h5py.File(tmp, "w") as f:
+        build_sweep_master(f, sweep, collection, layout, target.parent, record_json, record_path, created)
+    validate_master(tmp, sweep, read_frames=read_frames, target=target)
+    if target.exists():
+        if semantic_digest(tmp) == semantic_digest(target):
+            log.info("%s is unchanged", target)
+            batch.discard(tmp)
+            return "unchanged"
         return "replaced"
     return "written"
+
+
+def _check_renamed(target: Path, validated: os.stat_result) -> None:
+    """After the rename: the file under the target's name is the one validated (same inode, size
+    and mtime; the directory is the same, so its relative links resolve the same way)."""
+    st = target.stat()
+    if (st.st_ino, st.st_size, st.st_mtime_ns) != (validated.st_ino, validated.st_size, validated.st_mtime_ns):
+        raise RepackageError(f"{target} is not the file that was validated (changed while it was renamed into "
+                             "place: another writer?)")
+
+
+def _new_dirs(d: Path) -> list[Path]:
+    """``d`` and those of its parents that do not exist yet, deepest first."""
+    out = []
+    while not d.exists():
+        out.append(d)
+        d = d.parent
+    return out
 
 
 def _fill_record(rec: AcquisitionRecord, collection: Collection, targets, base: Path) -> None:
@@ -168,11 +185,26 @@ def write_collection(
     result.warnings += [w for *_x, w in targets if w]
     _fill_record(rec, collection, targets, base)
     record_json = record_json_for_masters(rec.to_json_dict())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for i, (sweep, target, lay, _w) in enumerate(targets):
-        if progress:
-            progress(i, len(targets), sweep.id)
-        status = _write_one(sweep, target, lay, collection, record_json, record_path, rec.created, after)
+    created_dirs = _new_dirs(out_dir)
+    statuses: list[str] = []
+    try:
+        with StagedFiles() as batch:
+            for i, (sweep, target, lay, _w) in enumerate(targets):
+                if progress:
+                    progress(i, len(targets), sweep.id)
+                statuses.append(_stage_one(batch, sweep, target, lay, collection, record_json, record_path,
+                                           rec.created, after))
+            validated = batch.commit()  # every sweep passed: only now is any target touched
+    except BaseException:
+        for d in created_dirs:  # an output sub-directory made for this run goes again if empty
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+    for (sweep, target, lay, _w), status in zip(targets, statuses):
+        if target in validated:
+            _check_renamed(target, validated[target])
+        if status == "replaced":
+            log.warning("replaced %s by a semantically different sweep master", target)
         result.masters.append(SweepMasterResult(sweep.id, target, lay, sweep.n_frames, status))
     if progress:
         progress(len(targets), len(targets), "")

@@ -169,8 +169,9 @@ def write_goniometer(entry: h5py.Group, sweep: Sweep, n_template: int) -> None:
             elif obj.ndim == 1 and obj.shape[0] == n_template and n_template > 0:
                 values = obj[()]
                 if np.ptp(values) > 1e-9:
-                    raise RepackageError(f"{gpath}/{name} changes during the template series; only omega scans "
-                                         "are supported")
+                    raise RepackageError(f"template master {sweep.template}: {gpath}/{name} changes during its series "
+                                         f"({values.min():g} to {values.max():g}); only omega scans are supported, "
+                                         "nothing was written")
                 _replace(g, name, np.full(nP, values[0], dtype=obj.dtype))
     tr = f.get("/entry/sample/transformations")
     if isinstance(tr, h5py.Group) and "omega" in tr:

@@ -143,15 +143,19 @@ def _check_ascii_nx_class(f: h5py.File, path: Path) -> tuple[list[str], list[str
 
 
 def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_nxmx: bool = True,
-                    thorough: bool = True) -> None:
+                    thorough: bool = True, target: Path | None = None) -> None:
     """§6 outputs, on a written (possibly still temporary) master file.
 
-    ``read_frames=False`` (masters written before the data exist): sources may be missing, and
-    no frame is compared; everything else is checked. ``thorough=False`` compares the frames of
-    the first and last wedge only (the re-check after the rename of an already validated file).
+    ``target``: the name the file will have (default ``path``); it must end in ``_master.h5`` and
+    names the file in messages. ``read_frames=False`` (masters written before the data exist):
+    sources may be missing, and no frame is compared; everything else is checked.
+    ``thorough=False`` compares the frames of the first and last wedge only.
     """
-    name = path.name
-    shown = path if path.name.endswith("_master.h5") else path.parent / "<new master>"
+    final = Path(target) if target is not None else path
+    shown = final if final == path else Path(f"{final} (not written)")
+    if not final.name.endswith("_master.h5"):
+        raise RepackageError(f"{final}: a sweep master's name must end in _master.h5 (XDS plugins find the master "
+                             "by replacing ??????.h5 with master.h5)")
     if not sweep.wedges:
         raise RepackageError(f"{shown}: sweep {sweep.id} has no wedges")
     nP = sweep.n_frames
