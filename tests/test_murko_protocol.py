@@ -58,6 +58,40 @@ def test_numpy_2_module_names_are_accepted():
     assert np.array_equal(safe_loads(renamed)["click"], [0.25, 0.5])
 
 
+def test_protocol_5_numpy_pickles_are_accepted():
+    """A server that pickles with protocol=5 sends arrays through numpy's ``_frombuffer``."""
+    click = np.array([[0.25, 0.5], [0.125, 0.75]])
+    mask = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    data = pickle.dumps({"click": click, "mask": mask, "fortran": np.asfortranarray(click)}, protocol=5)
+    assert b"_frombuffer" in data
+    loaded = safe_loads(data)
+    assert np.array_equal(loaded["click"], click) and loaded["click"].dtype == np.float64
+    assert np.array_equal(loaded["mask"], mask) and loaded["mask"].dtype == np.uint8
+    assert np.array_equal(loaded["fortran"], click)
+
+
+def test_protocol_5_numpy_2_module_name_is_accepted():
+    """numpy >= 2 writes ``numpy._core.numeric._frombuffer``; build that pickle by hand."""
+    array = np.arange(6.0).reshape(2, 3)
+
+    class _Numpy2Array:
+        def __reduce__(self):
+            return (np.core.numeric._frombuffer, (array.tobytes(), array.dtype, array.shape, "C"))
+
+    data = pickle.dumps(_Numpy2Array(), protocol=3)  # GLOBAL: text names, renamable
+    assert b"numpy.core.numeric\n_frombuffer" in data
+    renamed = data.replace(b"numpy.core.numeric", b"numpy._core.numeric")
+    assert np.array_equal(safe_loads(renamed), array)
+
+
+def test_only_frombuffer_is_allowed_from_numeric():
+    """Allowing ``_frombuffer`` opens nothing else of numpy.core.numeric (e.g. ``fromfunction``)."""
+    for module in (b"numpy.core.numeric", b"numpy._core.numeric"):
+        data = b"c" + module + b"\nfromfunction\n(cbuiltins\nprint\n(I1\nttR."
+        with pytest.raises(UnsafeReplyError, match="numeric.fromfunction"):
+            safe_loads(data)
+
+
 def test_a_forbidden_global_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "ran"
     with pytest.raises(UnsafeReplyError, match=r"(posix|os)\.mkdir"):

@@ -47,17 +47,22 @@ _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "scalar"),
+    # pickle protocol 5 (a server that dumps with protocol=5): arrays come as
+    # _frombuffer(buffer, dtype, shape, order), i.e. np.frombuffer(...).reshape(...). It only
+    # reinterprets bytes that are in the pickle; object dtypes are refused by np.frombuffer.
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
 }
 
 
-def _multiarray() -> Any:
-    """numpy's multiarray module: ``numpy._core`` on numpy 2, ``numpy.core`` on numpy 1."""
+def _numpy_core(submodule: str) -> Any:
+    """numpy's ``multiarray``/``numeric``: ``numpy._core`` on numpy 2, ``numpy.core`` on numpy 1."""
     try:
-        return importlib.import_module("numpy._core.multiarray")
+        return importlib.import_module(f"numpy._core.{submodule}")
     except ImportError:
-        return importlib.import_module("numpy.core.multiarray")
+        return importlib.import_module(f"numpy.core.{submodule}")
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -69,8 +74,10 @@ class RestrictedUnpickler(pickle.Unpickler):
                 f"the Murko reply asks to load {module}.{name}, which a Murko reply never contains; "
                 "refused without running it (is something else listening on the Murko port?)"
             )
-        if "multiarray" in module:
-            return getattr(_multiarray(), name)
+        if module.endswith(".multiarray"):
+            return getattr(_numpy_core("multiarray"), name)
+        if module.endswith(".numeric"):
+            return getattr(_numpy_core("numeric"), name)
         return getattr(np, name)
 
 
