@@ -89,21 +89,103 @@ def test_a_dead_server_times_out_with_its_address(pictures):
     port = _free_port()
     started = time.monotonic()
     with pytest.raises(MurkoTimeoutError, match=f"127.0.0.1:{port} did not answer within 0.3 s"):
-        MurkoClient(port=port, timeout_s=0.3).predict([pictures["sample"]])
+        MurkoClient(port=port, timeout_s=0.3, timeout_per_image_s=0).predict([pictures["sample"]])
     assert time.monotonic() - started < 3.0
 
 
 def test_a_hung_server_times_out(pictures):
     with MockMurkoServer(mode="silent") as server:
         with pytest.raises(MurkoTimeoutError):
-            MurkoClient(port=server.port, timeout_s=0.3).predict([pictures["sample"]])
+            MurkoClient(port=server.port, timeout_s=0.3, timeout_per_image_s=0).predict([pictures["sample"]])
         assert server.requests == 1
+
+
+def test_the_timeout_grows_with_the_number_of_pictures(pictures):
+    """36 views at ~0.36 s each (murko.md §1.5) must not hit a fixed 10 s limit."""
+    client = MurkoClient(port=_free_port(), timeout_s=10.0)
+    assert client.request_timeout(36) == pytest.approx(10.0 + 36 * 0.5)
+    assert MurkoClient(port=_free_port(), timeout_s=2.0, timeout_per_image_s=0.25).request_timeout(4) == 3.0
+    with pytest.raises(ValueError, match="per picture"):
+        MurkoClient(timeout_per_image_s=-1)
+    # a server that needs 0.6 s for 3 pictures: 0.2 s alone times out, 0.2 + 3 x 0.5 s does not
+    with MockMurkoServer(delay_s=0.6) as server:
+        three = [pictures["sample"]] * 3
+        with pytest.raises(MurkoTimeoutError, match="within 0.2 s"):
+            MurkoClient(port=server.port, timeout_s=0.2, timeout_per_image_s=0).predict(three)
+        views = MurkoClient(port=server.port, timeout_s=0.2, timeout_per_image_s=0.5).predict(three)
+    assert all(v.present for v in views)
+    # and the allowance really extends the wait: a silent server is given 0.2 + 2 x 0.3 s
+    with MockMurkoServer(mode="silent") as server:
+        started = time.monotonic()
+        with pytest.raises(MurkoTimeoutError, match="within 0.8 s"):
+            MurkoClient(port=server.port, timeout_s=0.2, timeout_per_image_s=0.3).predict([pictures["sample"]] * 2)
+        assert 0.75 < time.monotonic() - started < 3.0
+
+
+class _SlowSocket:
+    """A REQ socket whose every poll waits its whole timeout: writable at the end, never readable."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def setsockopt(self, *args):
+        pass
+
+    def connect(self, address):
+        pass
+
+    def poll(self, timeout_ms, flag):
+        self.log.append(timeout_ms)
+        time.sleep(timeout_ms / 1000.0)
+        return flag == _FakeZmq.POLLOUT
+
+    def send(self, data, flags=0):
+        pass
+
+    def close(self, linger=0):
+        pass
+
+
+class _FakeZmq:
+    REQ, LINGER, NOBLOCK, POLLIN, POLLOUT = 3, 17, 1, 1, 2
+
+    class Again(Exception):
+        pass
+
+    class ZMQError(Exception):
+        pass
+
+    def __init__(self):
+        self.polls = []
+        fake = self
+
+        class Context:
+            @staticmethod
+            def instance():
+                return Context()
+
+            def socket(self, kind):
+                return _SlowSocket(fake.polls)
+
+        self.Context = Context
+
+
+def test_sending_and_receiving_share_one_deadline(pictures):
+    """A send that takes the whole timeout leaves nothing for the receive: timeout_s, not 2 x."""
+    fake = _FakeZmq()
+    client = MurkoClient(port=8901, timeout_s=0.4, timeout_per_image_s=0, zmq_module=fake)
+    started = time.monotonic()
+    with pytest.raises(MurkoTimeoutError, match="within 0.4 s"):
+        client.predict([pictures["sample"]])
+    elapsed = time.monotonic() - started
+    assert elapsed < 0.6, f"the request waited {elapsed:.2f} s for a 0.4 s timeout"
+    assert len(fake.polls) == 2 and fake.polls[0] == pytest.approx(400, abs=5) and fake.polls[1] < 50
 
 
 def test_after_a_timeout_the_next_request_uses_a_fresh_socket(pictures):
     """A REQ socket that sent without an answer refuses to send again (EFSM): it must be replaced."""
     with MockMurkoServer(delay_s=0.8) as server:
-        client = MurkoClient(port=server.port, timeout_s=0.2)
+        client = MurkoClient(port=server.port, timeout_s=0.2, timeout_per_image_s=0)
         with pytest.raises(MurkoTimeoutError):
             client.predict([pictures["sample"]])
         client.timeout_s = 5.0
@@ -147,6 +229,70 @@ def test_turned_cameras_get_their_clicks_back_in_their_own_frame(pictures, orien
     expected = {"horizontal_flipped": (r, w - c), "vertical_up": (c, h - r), "vertical_down": (w - c, r)}[orientation]
     assert view.click_px == pytest.approx(expected, abs=1.5)
     assert view.foreground_mask.shape == {"horizontal_flipped": (256, 320)}.get(orientation, (320, 256))
+
+
+def _block_picture(shape=(1024, 1280), rows=(400, 480), cols=(600, 760)) -> np.ndarray:
+    """A brown crystal block whose edges fall on the 256 x 320 prediction grid (4 px cells)."""
+    image = np.full((*shape, 3), 226, np.uint8)
+    image[rows[0]:rows[1], cols[0]:cols[1]] = (120, 64, 22)
+    return image
+
+
+def test_a_click_maps_to_camera_pixels_with_the_pixel_centre_convention():
+    """Prediction pixel i (fraction i/Hp, murko.md §1.3) covers camera pixels [i, i+1) * H/Hp."""
+    from mxcubecore_interleave.murko.protocol import Description
+
+    client = MurkoClient(port=_free_port())
+    flipped = MurkoClient(port=_free_port(), orientation="horizontal_flipped")
+    mask = np.zeros((256, 320), bool)
+    d = Description(present=True, click=(100 / 256, 40 / 320), extreme=(0.0, 0.0), aoi_bbox=None, mask=mask)
+    view = client._view(d, (1024, 1280))
+    assert view.click_px == pytest.approx(((100 + 0.5) * 4 - 0.5, (40 + 0.5) * 4 - 0.5))
+    assert view.click_frac == pytest.approx((100 / 256, 40 / 320))
+    assert view.extreme_px == pytest.approx((1.5, 1.5))  # the centre of the 4 x 4 pixels of cell (0, 0)
+    # mirrored: server column 40 is camera column 319 - 40, and the same convention holds
+    back = flipped._view(d, (1024, 1280))
+    assert back.click_px == pytest.approx(((100 + 0.5) * 4 - 0.5, (319 - 40 + 0.5) * 4 - 0.5))
+    assert back.click_frac == pytest.approx((100 / 256, (319 - 40) / 320))
+
+
+@pytest.mark.parametrize("orientation", ["horizontal", "horizontal_flipped", "vertical_up", "vertical_down"])
+def test_a_symmetric_crystal_is_found_at_its_centre_in_every_orientation(orientation):
+    """No half-prediction-pixel bias: the block's centre (439.5, 679.5) comes back exactly."""
+    image = _block_picture()
+    turn = {"horizontal": lambda a: a, "horizontal_flipped": lambda a: a[:, ::-1],
+            "vertical_up": lambda a: np.rot90(a, -1), "vertical_down": lambda a: np.rot90(a, 1)}[orientation]
+    turned = np.ascontiguousarray(turn(image))
+    truth = np.zeros(image.shape[:2], bool)
+    truth[439:441, 679:681] = True  # the 2 x 2 pixels around the centre, turned like the picture
+    centre = np.argwhere(turn(truth)).mean(axis=0)
+    with MockMurkoServer() as server:
+        (view,) = MurkoClient(port=server.port, timeout_s=5, orientation=orientation).predict([turned])
+    assert view.present
+    assert view.click_px == pytest.approx(tuple(centre), abs=0.01)
+
+
+def test_camera_jpeg_bytes_are_sent_as_they_are(pictures):
+    jpeg = encode_jpeg(pictures["sample"], 90)
+    client = MurkoClient(port=_free_port())
+    sent, shapes = client.encode([jpeg, jpeg])
+    assert sent == [jpeg, jpeg] and shapes == [(240, 320), (240, 320)]
+    # a camera that needs turning: decoded, turned, encoded again
+    turned, _ = MurkoClient(port=_free_port(), orientation="horizontal_flipped").encode([jpeg])
+    assert turned[0] != jpeg
+    with pytest.raises(ValueError, match="one size"):
+        client.encode([jpeg, pictures["sample"][:100]])
+    with pytest.raises(ValueError, match="not a readable JPEG"):
+        client.encode([b"not a picture"])
+    with MockMurkoServer() as server:
+        client = MurkoClient(port=server.port, timeout_s=5)
+        (from_bytes,) = client.predict([jpeg])
+        assert client.last_timings["encode"] < 0.05
+        (from_array,) = client.predict([pictures["sample"]])
+    assert from_bytes.present and from_bytes.image_shape == (240, 320)
+    assert from_bytes.click_px == pytest.approx(from_array.click_px, abs=1.0)
+    assert set(client.last_timings) == {"encode", "serialise", "round_trip", "unpickle", "parse", "total"}
+    assert client.last_timings["total"] >= client.last_timings["round_trip"] > 0
 
 
 def test_the_server_accepts_what_mains_server_accepts(pictures):

@@ -1,23 +1,37 @@
 """A Murko client that cannot hang MXCuBE and cannot be made to run code.
 
 Murko's own client opens a socket per call with no timeout and unpickles whatever arrives. This
-one keeps one REQ socket, bounds every send and receive, drops the socket after a timeout (a REQ
-socket that sent without an answer is stuck for good), and reads replies through the restricted
-unpickler. All views go in one request. The zmq module is injected: ``zmq.green`` inside
-MXCuBE's gevent loop, plain ``zmq`` elsewhere.
+one keeps one REQ socket, gives each request one deadline (``timeout_s`` plus
+``timeout_per_image_s`` per picture, for sending and receiving together), drops the socket after
+a timeout (a REQ socket that sent without an answer is stuck for good), and reads replies through
+the restricted unpickler. All views go in one request. The zmq module is injected: ``zmq.green``
+inside MXCuBE's gevent loop, plain ``zmq`` elsewhere.
+
+Pictures are RGB arrays or JPEG bytes (a camera's own JPEG, sent as it is when no turning is
+needed). Arrays are JPEG-encoded with Pillow through ``encoder_map`` (a thread pool by default;
+MurkoCentring passes gevent's, so the hub keeps running). :attr:`MurkoClient.last_timings` holds
+the phases of the last request.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import pickle
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mxcubecore_interleave.errors import MurkoError, MurkoProtocolError, MurkoTimeoutError
-from mxcubecore_interleave.murko.orientation import Orientation
+from mxcubecore_interleave.murko.orientation import (
+    Orientation,
+    fraction_from_position,
+    pixel_from_position,
+    position_from_fraction,
+)
 from mxcubecore_interleave.murko.protocol import (
     DEFAULT_MIN_SIZE,
     DEFAULT_PORT,
@@ -33,8 +47,10 @@ from mxcubecore_interleave.murko.protocol import (
 class ViewResult:
     """What Murko says about one camera picture, mapped back into that picture's frame.
 
-    ``*_px`` are (row, column) pixels of the camera picture, (-1, -1) when absent; the mask is
-    the foreground on Murko's prediction grid, turned back to the camera's orientation.
+    ``*_px`` are (row, column) camera pixels with pixel ``k``'s centre at ``k`` (the convention of
+    the beam mark), (-1, -1) when absent. ``click_frac`` is Murko's fraction (prediction-pixel
+    index / grid size, murko.md §1.3) on the prediction grid turned to the camera's frame. The
+    mask is the foreground on that grid.
     """
 
     present: bool
@@ -42,7 +58,17 @@ class ViewResult:
     click_frac: tuple[float, float]
     extreme_px: tuple[float, float]
     foreground_mask: np.ndarray
+    image_shape: tuple[int, int] = (0, 0)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+DEFAULT_JPEG_QUALITY = 85
+"""Murko shrinks every picture to its 256 x 320 grid, so quality 85 loses nothing it sees and
+encodes faster (and smaller) than 90."""
+
+DEFAULT_TIMEOUT_PER_IMAGE_S = 0.5
+"""Allowance per picture on top of ``timeout_s``: the real server took 0.31 s inference + 0.05 s
+descriptions per 1024x1360 picture warm on 2 CPU cores (murko.md §1.5)."""
 
 
 def check_port(port: int) -> int:
@@ -52,6 +78,34 @@ def check_port(port: int) -> int:
         hint = f" (libzmq would silently use {value % 65536})" if value > 65535 else ""
         raise ValueError(f"Murko port {value} is not a TCP port (1-65535){hint}; write the real port")
     return value
+
+
+def jpeg_shape(data: bytes) -> tuple[int, int]:
+    """(rows, columns) of a JPEG from its header (nothing is decoded)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "JPEG":
+                raise ValueError(f"a picture given as bytes must be a JPEG, got {image.format}")
+            width, height = image.size
+    except OSError as exc:
+        raise ValueError(f"a picture given as bytes is not a readable JPEG: {exc}") from exc
+    return int(height), int(width)
+
+
+def _thread_map() -> Callable[[Callable, Iterable], list]:
+    """A lazily made thread pool's map (Pillow releases the GIL while it encodes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool: list[ThreadPoolExecutor] = []
+
+    def map_(fn: Callable, items: Iterable) -> list:
+        if not pool:
+            pool.append(ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="murko-jpeg"))
+        return list(pool[0].map(fn, items))
+
+    return map_
 
 
 class MurkoClient:
@@ -65,34 +119,46 @@ class MurkoClient:
         min_size: int = DEFAULT_MIN_SIZE,
         orientation: str = "horizontal",
         server_tip: str = "left",
-        jpeg_quality: int = 90,
+        jpeg_quality: int = DEFAULT_JPEG_QUALITY,
         zmq_module: Any = None,
+        timeout_per_image_s: float = DEFAULT_TIMEOUT_PER_IMAGE_S,
+        encoder_map: Callable[[Callable, Iterable], Iterable] | None = None,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"the Murko timeout must be positive, got {timeout_s}")
+        if timeout_per_image_s < 0:
+            raise ValueError(f"the Murko timeout per picture must not be negative, got {timeout_per_image_s}")
+        if not 1 <= int(jpeg_quality) <= 100:
+            raise ValueError(f"JPEG quality must be 1-100, got {jpeg_quality}")
         if zmq_module is None:
             import zmq as zmq_module
         self.host = host
         self.port = check_port(port)
         self.timeout_s = float(timeout_s)
+        self.timeout_per_image_s = float(timeout_per_image_s)
         self.min_size = int(min_size)
         self.orientation = Orientation(orientation, server_tip)
         self.jpeg_quality = int(jpeg_quality)
         self.zmq = zmq_module
+        self.encoder_map = encoder_map or _thread_map()
+        self.last_timings: dict[str, float] = {}
+        """Seconds per phase of the last :meth:`predict`: encode, serialise, round_trip (send,
+        the server's work, receive), unpickle, parse, total."""
         self._socket: Any = None
 
     @property
     def address(self) -> str:
         return f"tcp://{self.host}:{self.port}"
 
+    def request_timeout(self, n_images: int) -> float:
+        """The deadline of one request of ``n_images`` pictures, seconds."""
+        return self.timeout_s + self.timeout_per_image_s * max(0, int(n_images))
+
     def _connected(self) -> Any:
         if self._socket is None:
             zmq = self.zmq
             socket = zmq.Context.instance().socket(zmq.REQ)
-            timeout_ms = max(1, int(self.timeout_s * 1000))
             socket.setsockopt(zmq.LINGER, 0)
-            socket.setsockopt(zmq.SNDTIMEO, timeout_ms)
-            socket.setsockopt(zmq.RCVTIMEO, timeout_ms)
             socket.connect(self.address)
             self._socket = socket
         return self._socket
@@ -103,62 +169,136 @@ class MurkoClient:
         if socket is not None:
             socket.close(linger=0)
 
-    def request(self, payload: dict[str, Any]) -> Any:
-        """One round trip. Times out instead of waiting forever; never reuses a stuck socket.
+    def request(self, payload: dict[str, Any], timeout_s: float | None = None) -> Any:
+        """One round trip, unpickled safely (see :meth:`round_trip`)."""
+        return self._loads(self.round_trip(pickle.dumps(payload), timeout_s))
+
+    def round_trip(self, data: bytes, timeout_s: float | None = None) -> bytes:
+        """Send ``data``, return the reply's bytes; sending and receiving share one deadline.
 
         Waiting is done with ``poll``: it yields to gevent under ``zmq.green`` and honours the
-        timeout (green sockets do not apply SNDTIMEO/RCVTIMEO to their own waits).
+        deadline (green sockets do not apply SNDTIMEO/RCVTIMEO to their own waits). A socket
+        that timed out is dropped: a REQ socket that sent without an answer is stuck for good.
         """
         zmq = self.zmq
+        timeout = self.timeout_s if timeout_s is None else float(timeout_s)
+        deadline = time.monotonic() + timeout
+
+        def remaining_ms() -> int:
+            return max(0, int((deadline - time.monotonic()) * 1000))
+
         socket = self._connected()
-        timeout_ms = max(1, int(self.timeout_s * 1000))
         try:
-            if not socket.poll(timeout_ms, zmq.POLLOUT):
+            if not socket.poll(remaining_ms(), zmq.POLLOUT):
                 raise zmq.Again()
-            socket.send(pickle.dumps(payload), zmq.NOBLOCK)
-            if not socket.poll(timeout_ms, zmq.POLLIN):
+            socket.send(data, zmq.NOBLOCK)
+            if not socket.poll(remaining_ms(), zmq.POLLIN):
                 raise zmq.Again()
-            data = socket.recv(zmq.NOBLOCK)
+            return socket.recv(zmq.NOBLOCK)
         except zmq.Again as exc:
             self.close()
             raise MurkoTimeoutError(
-                f"Murko at {self.host}:{self.port} did not answer within {self.timeout_s:g} s "
+                f"Murko at {self.host}:{self.port} did not answer within {timeout:g} s "
                 "(server down, overloaded, or another port?)"
             ) from exc
         except zmq.ZMQError as exc:
             self.close()
             raise MurkoError(f"ZeroMQ error talking to Murko at {self.host}:{self.port}: {exc}") from exc
+
+    def _loads(self, data: bytes) -> Any:
         try:
             return safe_loads(data)
         except MurkoProtocolError:
             self.close()
             raise
 
-    def describe(self, images: Sequence[np.ndarray]) -> list[Description]:
-        """Murko's descriptions of ``images``, in the server's picture frame."""
-        if not images:
-            raise ValueError("no pictures to send to Murko")
-        shapes = {np.asarray(im).shape for im in images}
-        if len(shapes) > 1:
-            raise ValueError(f"all pictures of one Murko request must have one size, got {sorted(shapes)}")
-        jpegs = [encode_jpeg(self.orientation.to_server(im), self.jpeg_quality) for im in images]
-        return parse_reply(self.request(build_request(jpegs, self.min_size)), len(images))
+    # --- pictures --------------------------------------------------------------------------
 
-    def predict(self, images: Sequence[np.ndarray]) -> list[ViewResult]:
+    def encode(self, pictures: Sequence[np.ndarray | bytes]) -> tuple[list[bytes], list[tuple[int, int]]]:
+        """The JPEGs to send (server orientation) and each picture's camera (rows, columns).
+
+        JPEG bytes go out unchanged when the server needs no turning; otherwise they are decoded,
+        turned and encoded again. Arrays are turned and encoded through ``encoder_map``.
+        """
+        if not pictures:
+            raise ValueError("no pictures to send to Murko")
+        shapes = [jpeg_shape(p) if isinstance(p, bytes | bytearray | memoryview) else np.asarray(p).shape[:2]
+                  for p in pictures]
+        if len(set(shapes)) > 1:
+            raise ValueError(f"all pictures of one Murko request must have one size, got {sorted(set(shapes))}")
+        for p in pictures:
+            if not isinstance(p, bytes | bytearray | memoryview):
+                array = np.asarray(p)
+                if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+                    raise ValueError(f"Murko needs RGB uint8 pictures (H, W, 3), got {array.dtype} {array.shape}")
+        identity = self.orientation.is_identity
+        quality = self.jpeg_quality
+
+        def one(picture: np.ndarray | bytes) -> bytes:
+            if isinstance(picture, bytes | bytearray | memoryview):
+                if identity:
+                    return bytes(picture)
+                picture = _decode_jpeg(bytes(picture))
+            return encode_jpeg(self.orientation.to_server(picture), quality)
+
+        if all(isinstance(p, bytes | bytearray | memoryview) for p in pictures) and identity:
+            jpegs = [bytes(p) for p in pictures]
+        else:
+            jpegs = list(self.encoder_map(one, pictures))
+        return jpegs, [(int(h), int(w)) for h, w in shapes]
+
+    def describe(self, images: Sequence[np.ndarray | bytes]) -> list[Description]:
+        """Murko's descriptions of ``images``, in the server's picture frame."""
+        jpegs, _shapes = self.encode(images)
+        data = pickle.dumps(build_request(jpegs, self.min_size))
+        return parse_reply(self._loads(self.round_trip(data, self.request_timeout(len(jpegs)))), len(jpegs))
+
+    def predict(self, images: Sequence[np.ndarray | bytes]) -> list[ViewResult]:
         """Murko's answers for ``images`` in camera pixels (what a centring needs)."""
-        descriptions = self.describe(images)
-        return [self._view(d, np.asarray(im).shape[:2]) for d, im in zip(descriptions, images)]
+        t0 = time.perf_counter()
+        jpegs, shapes = self.encode(images)
+        t1 = time.perf_counter()
+        data = pickle.dumps(build_request(jpegs, self.min_size))
+        t2 = time.perf_counter()
+        raw = self.round_trip(data, self.request_timeout(len(jpegs)))
+        t3 = time.perf_counter()
+        reply = self._loads(raw)
+        t4 = time.perf_counter()
+        descriptions = parse_reply(reply, len(jpegs))
+        views = [self._view(d, shape) for d, shape in zip(descriptions, shapes)]
+        t5 = time.perf_counter()
+        self.last_timings = {
+            "encode": t1 - t0, "serialise": t2 - t1, "round_trip": t3 - t2,
+            "unpickle": t4 - t3, "parse": t5 - t4, "total": t5 - t0,
+        }
+        return views
 
     def _view(self, description: Description, shape: tuple[int, int]) -> ViewResult:
-        h, w = shape
         o = self.orientation
-        click = o.point_from_server(description.click)
-        extreme = o.point_from_server(description.extreme)
+        server_grid = tuple(int(v) for v in description.mask.shape)
+        camera_grid = o.shape_from_server(server_grid)
+
+        def back(frac: tuple[float, float] | None) -> tuple[tuple[float, float], tuple[float, float]]:
+            if frac is None:
+                return (-1.0, -1.0), (-1.0, -1.0)
+            position = o.point_from_server(position_from_fraction(frac, server_grid))
+            return pixel_from_position(position, shape), fraction_from_position(position, camera_grid)
+
+        click_px, click_frac = back(description.click)
+        extreme_px, _ = back(description.extreme)
         return ViewResult(
             present=description.present,
-            click_px=(click[0] * h, click[1] * w) if click else (-1.0, -1.0),
-            click_frac=click if click else (-1.0, -1.0),
-            extreme_px=(extreme[0] * h, extreme[1] * w) if extreme else (-1.0, -1.0),
+            click_px=click_px,
+            click_frac=click_frac,
+            extreme_px=extreme_px,
             foreground_mask=o.mask_from_server(description.mask),
+            image_shape=(int(shape[0]), int(shape[1])),
             raw=description.raw,
         )
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))

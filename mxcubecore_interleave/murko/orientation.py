@@ -5,7 +5,13 @@ from the right); SOLEIL's 2026 server takes the smaller row (tip up). A camera t
 tip elsewhere must be mirrored or rotated before sending, and the returned points and masks
 mapped back, or "extreme"/"end_likely" swap meaning.
 
-Points are (row, column) fractions in [0, 1]; the maps are exact on fractions.
+Points are (row, column) *positions* in [0, 1] of the picture's extent: pixel ``i`` of ``n``
+covers ``[i, i + 1) / n`` and its centre is at ``(i + 0.5) / n``. On positions a mirror is exactly
+``1 - p`` and a rotation swaps and mirrors. Murko's own "frac" is not a position: it is a
+prediction-pixel index divided by the grid size (``i / n``, murko.md §1.3), so it is half a
+prediction pixel short of the position; :func:`position_from_fraction` and
+:func:`fraction_from_position` convert, :func:`pixel_from_position` gives camera pixels in the
+convention of mxcubecore's beam mark (pixel ``k``'s centre at ``k``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,30 @@ ORIENTATION_ALIASES = {
     "vertical_down": "down",
 }
 """Names used in configuration files for "where the tip points in the camera picture"."""
+
+
+AXIS_ORIENTATIONS = {"left": "horizontal", "right": "horizontal", "up": "vertical", "down": "vertical"}
+"""The rotation axis runs along the sample, so the tip direction gives the axis' direction."""
+
+
+def axis_orientation(name: str) -> str:
+    """``"horizontal"`` (axis along the picture's rows) or ``"vertical"`` (along its columns)."""
+    return AXIS_ORIENTATIONS[tip_direction(name)]
+
+
+def position_from_fraction(frac: tuple[float, float], grid: tuple[int, int]) -> tuple[float, float]:
+    """Murko's fraction (prediction-pixel index / grid size) as a position: ``f + 0.5 / n``."""
+    return float(frac[0]) + 0.5 / grid[0], float(frac[1]) + 0.5 / grid[1]
+
+
+def fraction_from_position(position: tuple[float, float], grid: tuple[int, int]) -> tuple[float, float]:
+    """The inverse of :func:`position_from_fraction`."""
+    return float(position[0]) - 0.5 / grid[0], float(position[1]) - 0.5 / grid[1]
+
+
+def pixel_from_position(position: tuple[float, float], shape: tuple[int, int]) -> tuple[float, float]:
+    """Camera pixels (row, column) with pixel ``k``'s centre at ``k``: ``p * size - 0.5``."""
+    return float(position[0]) * shape[0] - 0.5, float(position[1]) * shape[1] - 0.5
 
 
 def tip_direction(name: str) -> str:
@@ -100,7 +130,13 @@ class Orientation:
             out = _apply_array(_INVERSE[op], out)
         return np.ascontiguousarray(out)
 
+    def shape_from_server(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """The camera-frame (rows, columns) of a server-frame picture or grid of ``shape``."""
+        rotated = any(op.startswith("rot") for op in self.ops)
+        return (int(shape[1]), int(shape[0])) if rotated else (int(shape[0]), int(shape[1]))
+
     def point_from_server(self, point: tuple[float, float] | None) -> tuple[float, float] | None:
+        """A *position* (see the module docstring) in the server's picture, in the camera's."""
         if point is None:
             return None
         out = (float(point[0]), float(point[1]))
