@@ -43,9 +43,10 @@ shared_libs=(
   "libSM.so.6 libsm6" "libICE.so.6 libice6" "libXext.so.6 libxext6" "libX11.so.6 libx11-6"
 )
 missing_libs=()
+known_libs=$(ldconfig -p 2>/dev/null || true)
 for entry in "${shared_libs[@]}"; do
   set -- $entry
-  ldconfig -p 2>/dev/null | grep -q "$1 " || missing_libs+=("$2")
+  grep -q "$1 " <<<"$known_libs" || missing_libs+=("$2")
 done
 
 if [ ${#need_apt[@]} -gt 0 ] || [ ${#missing_libs[@]} -gt 0 ]; then
@@ -53,7 +54,9 @@ if [ ${#need_apt[@]} -gt 0 ] || [ ${#missing_libs[@]} -gt 0 ]; then
     apt-get update -qq
     # Debian 13 renamed some library packages (the t64 transition): take the name it offers.
     for pkg in "${missing_libs[@]}"; do
-      if apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+      # (read the whole answer first: grep -q closing the pipe early fails it under pipefail)
+      policy=$(apt-cache policy "$pkg" 2>/dev/null || true)
+      if grep -q 'Candidate: [^(]' <<<"$policy"; then
         need_apt+=("$pkg")
       else
         need_apt+=("${pkg}t64")
