@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mxcubecore_interleave.errors import RepackageError
-from mxcubecore_interleave.h5ascii import nx_group
+from mxcubecore_interleave.h5ascii import ascii_attr, nx_group
 from mxcubecore_interleave.nexus import collection_from_record, repackage_record, validate_master
 from mxcubecore_interleave.record import AcquisitionRecord
 from tests.repackage_helpers import TWO_SWEEPS, interleaved_record
@@ -58,11 +58,58 @@ def test_neggia_and_yamtbx_details(written):
     (lambda f: f["/entry/sample/transformations/omega"].write_direct(np.array([0, .5, 1, 1.5, 2, 2.5, 3, 4.0])),
      "omega steps 1.0° between frames 7 and 8"),
     (lambda f: f["/entry/instrument/beam"].attrs.__setitem__("NX_class", "NXbeam"), "not a fixed-length ASCII"),
+    # what only a reader that applies units and the depends_on chain sees (dxtbx through nxmx)
+    (lambda f: ascii_attr(f["/entry/sample/transformations/omega"], "units", "rad"),
+     r"nxmx reads an omega step of 28\.6\d*°, expected 0\.5°"),
+    (lambda f: f["/entry/sample/transformations/kappa"].write_direct(np.linspace(0, 1, 8)),
+     r"nxmx finds the scan axes \['kappa', 'omega'\], expected omega alone"),
+    (lambda f: ascii_attr(f["/entry/sample/transformations/kappa"], "depends_on", "."),
+     "nxmx finds no omega in the sample's depends_on chain"),
 ])
 def test_broken_masters_are_refused(written, change, message):
     master, sweep, tmp_path = written
     with pytest.raises(RepackageError, match=message):
         validate_master(_mutated(master, tmp_path, change), sweep)
+
+
+def _rewrite_data_file(path, frames):
+    """Put other frames into a data file (same dataset, compression and attributes)."""
+    import hdf5plugin
+
+    with h5py.File(path, "r") as f:
+        attrs = dict(f["/entry/data/data"].attrs)
+    path.chmod(0o644)
+    path.unlink()
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("/entry/data/data", data=frames, chunks=(1, *frames.shape[1:]), **hdf5plugin.Bitshuffle())
+        for k, v in attrs.items():
+            ds.attrs[k] = v
+
+
+def _frames(path):
+    with h5py.File(path, "r") as f:
+        return f["/entry/data/data"][()]
+
+
+@pytest.mark.parametrize("a1, a2, message", [
+    # A1's file gained a frame after the plan was made: dxtbx would sum 9 frames for 8 angles
+    (lambda a1, a2: np.concatenate([a1, a1[-1:]]), lambda a1, a2: a2, "frame counts disagree: omega 8, data 9"),
+    # 5 + 3 frames, still 8: dxtbx's lookup puts A2's first frame inside A1's file
+    (lambda a1, a2: np.concatenate([a1, a1[-1:]]), lambda a1, a2: a2[1:],
+     r"frame 5 \(ilv_3\) read through the sweep master differs from frame 1 of ilv_3_data_000001\.h5"),
+], ids=["one-more-frame", "shifted-boundary"])
+def test_frame_counts_are_the_linked_files_own(tmp_path, a1, a2, message):
+    """Layout L: totals and frame offsets come from each linked dataset's shape[0], opened through
+    its link (what dxtbx's EigerFilewriter reader sums), not from the plan."""
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4)
+    res = repackage_record(rp, "after")
+    _rec, coll = collection_from_record(rp, "after")
+    f1, f3 = tmp_path / "d" / "ilv_1_data_000001.h5", tmp_path / "d" / "ilv_3_data_000001.h5"
+    one, three = _frames(f1), _frames(f3)
+    _rewrite_data_file(f1, a1(one, three))
+    _rewrite_data_file(f3, a2(one, three))
+    with pytest.raises(RepackageError, match=message):
+        validate_master(res.masters[0].master, coll.sweeps[0])
 
 
 def test_absolute_link_is_refused(tmp_path):

@@ -6,6 +6,7 @@ Every failure is a ``RepackageError`` naming the file and the frame; nothing is 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -122,35 +123,199 @@ def validate_inputs(collection: Collection, *, check_files: bool = True) -> list
 
 
 # -- output ------------------------------------------------------------------------------------
-def _check_ascii_nx_class(f: h5py.File, path: Path) -> tuple[list[str], list[str]]:
-    nxdata, nxdet = [], []
+DATA_NAME = re.compile(r"data_\d{6}")
 
-    def visit(name: str, obj) -> None:
-        if "NX_class" not in obj.attrs:
+
+def _fixed_ascii(tid) -> bool:
+    return (isinstance(tid, h5py.h5t.TypeStringID) and not tid.is_variable_str()
+            and tid.get_cset() == h5py.h5t.CSET_ASCII)
+
+
+def _walk_tree(f: h5py.File, shown: Path) -> tuple[list[str], list[str]]:
+    """§6.3–6.4 on the whole file: every NX_class fixed-length ASCII, every external link (not
+    only those in /entry/data) relative; returns the NXdata and NXdetector groups."""
+    nxdata: list[str] = []
+    nxdet: list[str] = []
+
+    def obj(name: bytes) -> None:
+        oid = h5py.h5o.open(f.id, name)
+        if not h5py.h5a.exists(oid, b"NX_class"):
             return
-        tid = obj.attrs.get_id("NX_class").get_type()
-        if not isinstance(tid, h5py.h5t.TypeStringID) or tid.is_variable_str() or tid.get_cset() != h5py.h5t.CSET_ASCII:
-            raise RepackageError(f"{path}: NX_class of /{name} is not a fixed-length ASCII string (durin refuses it)")
-        cls = obj.attrs["NX_class"]
-        cls = cls.decode() if isinstance(cls, bytes) else str(cls)
-        if cls == "NXdata":
-            nxdata.append(name)
-        elif cls == "NXdetector":
-            nxdet.append(name)
+        aid = h5py.h5a.open(oid, b"NX_class")
+        tid = aid.get_type()
+        if not _fixed_ascii(tid):
+            raise RepackageError(f"{shown}: NX_class of /{name.decode()} is not a fixed-length ASCII string "
+                                 "(durin refuses it)")
+        buf = np.empty((), dtype=aid.dtype)
+        aid.read(buf)
+        cls = bytes(buf[()]).rstrip(b"\0")
+        if cls == b"NXdata":
+            nxdata.append(name.decode())
+        elif cls == b"NXdetector":
+            nxdet.append(name.decode())
 
-    f.visititems(visit)
+    h5py.h5o.visit(f.id, obj)
+
+    def link(name: str, lk) -> None:
+        if isinstance(lk, h5py.ExternalLink) and (os.path.isabs(lk.filename) or lk.filename in ("", ".")):
+            raise RepackageError(f"{shown}: /{name} is an external link to {lk.filename!r}, not a relative file name")
+
+    f.visititems_links(link)
     return nxdata, nxdet
 
 
+def _read_frame(dsid, index: int) -> np.ndarray:
+    """Frame ``index`` of a 3-D dataset (low-level: hundreds are read per master)."""
+    shape = dsid.shape
+    if not 0 <= index < shape[0]:
+        raise IndexError(f"frame {index + 1} of {shape[0]}")
+    fspace = dsid.get_space()
+    fspace.select_hyperslab((index, 0, 0), (1, shape[1], shape[2]))
+    out = np.empty((1, shape[1], shape[2]), dtype=dsid.dtype)
+    dsid.read(h5py.h5s.create_simple(out.shape), fspace, out)
+    return out[0]
+
+
+class _FrameCheck:
+    """First and last frame of every wedge (§6 output 1): read through the sweep master at the
+    frame dxtbx's EigerFilewriter lookup gives (blocks in order, by their actual shape[0]) and
+    directly from the data file at the expected index. Failures are kept until the frame counts
+    are known: a wrong count explains a wrong frame better than the frame does."""
+
+    def __init__(self, sweep: Sweep, shown: Path) -> None:
+        self.shown = shown
+        self.wanted: list[tuple[int, Segment, int, object]] = []  # (master frame, segment, index in file, wedge)
+        for w in sweep.wedges:
+            k0 = w.sweep_first_frame - 1
+            first, last = w.segments[0], w.segments[-1]
+            self.wanted.append((k0, first, first.start, w))
+            if w.n > 1:
+                self.wanted.append((k0 + w.n - 1, last, last.start + last.count - 1, w))
+        self.wanted.sort(key=lambda x: x[0])
+        self.failure: str | None = None
+
+    def check_block(self, via, start: int, n: int) -> None:
+        """Compare the wanted frames that fall into the block [start, start+n) of dataset ``via``."""
+        direct: dict[tuple[Path, str], object] = {}
+        try:
+            for k, seg, idx, w in self.wanted:
+                if not start <= k < start + n or self.failure:
+                    continue
+                path = seg.file.path
+                try:
+                    if (path, seg.file.dataset) not in direct:
+                        fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY)
+                        direct[(path, seg.file.dataset)] = (fid, h5py.h5d.open(fid, seg.file.dataset.encode()))
+                    got = _read_frame(via, k - start)
+                    want = _read_frame(direct[(path, seg.file.dataset)][1], idx)
+                except (KeyError, OSError, IndexError, ValueError) as exc:
+                    self.failure = (f"{self.shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
+                                    f"or from {path.name} (frame {idx + 1}): {exc}")
+                    continue
+                if not np.array_equal(got, want):
+                    self.failure = (f"{self.shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
+                                    f"from frame {idx + 1} of {path.name}")
+        finally:
+            for fid, dsid in direct.values():
+                dsid.close()
+                fid.close()
+
+
+def _blocks(f: h5py.File, sweep: Sweep, shown: Path, read_frames: bool, frames: _FrameCheck) -> int:
+    """§6 outputs 1–3 on /entry/data; returns the frames a reader finds there (layout L: the sum
+    of every linked dataset's shape[0], opened through its link as dxtbx does; layout V: the
+    virtual dataset's length). Before the data exist, links cannot be opened: their planned
+    counts stand in."""
+    data = f.get("/entry/data")
+    if not isinstance(data, h5py.Group):
+        raise RepackageError(f"{shown}: no /entry/data group")
+    keys = sorted(data)
+    if not keys or any(not DATA_NAME.fullmatch(k) for k in keys if k.startswith("data")):
+        raise RepackageError(f"{shown}: /entry/data holds {keys}; only data_NNNNNN names are allowed")
+    keys = [k for k in keys if DATA_NAME.fullmatch(k)]
+    if keys != [f"data_{i + 1:06d}" for i in range(len(keys))]:
+        raise RepackageError(f"{shown}: /entry/data holds {keys}; Neggia and durin need data_000001.. without gaps")
+    base = Path(os.path.dirname(os.path.abspath(f.filename)))
+    segs = sweep.segments()
+    links = data.id.links
+    kinds = {links.get_info(k.encode()).type for k in keys}
+    if kinds == {h5py.h5l.TYPE_EXTERNAL}:  # layout L
+        if len(keys) != len(segs):
+            raise RepackageError(f"{shown}: {len(keys)} links for {len(segs)} data files of sweep {sweep.id}")
+        total = 0
+        for k, seg in zip(keys, segs):
+            filename, dset = (x.decode() for x in links.get_val(k.encode()))
+            if os.path.isabs(filename) or filename in ("", "."):
+                raise RepackageError(f"{shown}: source path {filename!r} of {k} is not a relative file name")
+            if os.path.normpath(base / filename) != os.path.normpath(seg.file.path) or dset != seg.file.dataset:
+                raise RepackageError(f"{shown}: {k} points to {filename}:{dset}, expected "
+                                     f"{seg.file.path.name}:{seg.file.dataset}")
+            if not read_frames:
+                total += seg.count
+                continue
+            if not (base / filename).exists():
+                raise RepackageError(f"{shown}: {k} points to {filename}, which does not exist")
+            try:
+                dsid = h5py.h5o.open(data.id, k.encode())  # through the link, as every reader does
+            except (KeyError, OSError, ValueError) as exc:
+                raise RepackageError(f"{shown}: {k} cannot be opened through its link to {filename}: {exc}") from exc
+            try:
+                if not isinstance(dsid, h5py.h5d.DatasetID) or len(dsid.shape) != 3:
+                    raise RepackageError(f"{shown}: {k} ({filename}:{dset}) is not a 3-D image stack")
+                if tuple(dsid.shape[1:]) != tuple(sweep.frame_shape) or np.dtype(dsid.dtype) != sweep.dtype:
+                    raise RepackageError(f"{shown}: {k} ({filename}) holds {dsid.dtype} frames of "
+                                         f"{tuple(dsid.shape[1:])}, sweep {sweep.id} {sweep.dtype} frames of "
+                                         f"{tuple(sweep.frame_shape)}")
+                n = int(dsid.shape[0])
+                frames.check_block(dsid, total, n)
+            finally:
+                dsid.close()
+            total += n
+        return total
+    if kinds == {h5py.h5l.TYPE_HARD} and keys == ["data_000001"]:  # layout V
+        ds = data["data_000001"]
+        if not ds.is_virtual:
+            raise RepackageError(f"{shown}: /entry/data/data_000001 holds pixel data; a sweep master only points to "
+                                 "the data files")
+        mapped = 0
+        ny, nx = ds.shape[1:]
+        for vs in ds.virtual_sources():
+            if os.path.isabs(vs.file_name) or vs.file_name in ("", "."):
+                raise RepackageError(f"{shown}: source path {vs.file_name!r} is not a relative file name")
+            if read_frames and not (base / vs.file_name).exists():
+                raise RepackageError(f"{shown}: data_000001 maps frames from {vs.file_name}, which does not exist "
+                                     "(a virtual dataset would return fill values)")
+            mapped += vs.vspace.get_select_npoints() // (ny * nx)
+        if mapped != ds.shape[0]:
+            raise RepackageError(f"{shown}: data_000001 maps {mapped} of its {ds.shape[0]} frames; the others would "
+                                 "read as fill values")
+        if tuple(ds.shape[1:]) != tuple(sweep.frame_shape) or ds.dtype != sweep.dtype:
+            raise RepackageError(f"{shown}: data_000001 holds {ds.dtype} frames of {tuple(ds.shape[1:])}, sweep "
+                                 f"{sweep.id} {sweep.dtype} frames of {tuple(sweep.frame_shape)}")
+        if read_frames:
+            frames.check_block(ds.id, 0, ds.shape[0])
+        return int(ds.shape[0])
+    raise RepackageError(f"{shown}: /entry/data must be external links only (layout L) or one virtual dataset "
+                         f"data_000001 (layout V), has {keys}")
+
+
+def _axis(f: h5py.File, name: str) -> tuple[np.ndarray | None, str | None]:
+    from .series import _float_array
+
+    return _float_array(f, f"/entry/sample/transformations/{name}", f"/entry/sample/goniometer/{name}")
+
+
 def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_nxmx: bool = True,
-                    thorough: bool = True, target: Path | None = None) -> None:
-    """§6 outputs, on a written (possibly still temporary) master file.
+                    target: Path | None = None) -> None:
+    """§6 outputs, on a written (possibly still temporary) master file, opened once.
 
     ``target``: the name the file will have (default ``path``); it must end in ``_master.h5`` and
     names the file in messages. ``read_frames=False`` (masters written before the data exist):
-    sources may be missing, and no frame is compared; everything else is checked.
-    ``thorough=False`` compares the frames of the first and last wedge only.
+    sources may be missing, links are not opened and no frame is compared; everything else is
+    checked. ``use_nxmx``: also parse the file with nxmx, if installed (§6 output 6).
     """
+    from .series import omega_tolerance
+
     final = Path(target) if target is not None else path
     shown = final if final == path else Path(f"{final} (not written)")
     if not final.name.endswith("_master.h5"):
@@ -159,119 +324,111 @@ def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_n
     if not sweep.wedges:
         raise RepackageError(f"{shown}: sweep {sweep.id} has no wedges")
     nP = sweep.n_frames
+    inc = sweep.omega_increment
+    frames = _FrameCheck(sweep, shown)
     with h5py.File(path, "r") as f:
-        data = f["/entry/data"]
-        keys = sorted(data.keys())
-        if any(not k.startswith("data_") for k in keys if k.startswith("data")):
-            raise RepackageError(f"{shown}: /entry/data holds {keys}; only data_NNNNNN names are allowed")
-        base = path.parent
-        sources: list[str] = []
-        total = 0
-        segs = sweep.segments()
-        for i, k in enumerate(keys):
-            link = data.get(k, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                # the block size is the linked file's, checked when it was opened directly; the
-                # link itself must name that file, relative to the master
-                sources.append(link.filename)
-                seg = segs[i] if i < len(segs) and len(keys) == len(segs) else None
-                if seg is None or os.path.normpath(base / link.filename) != os.path.normpath(seg.file.path):
-                    raise RepackageError(f"{shown}: {k} points to {link.filename}, expected "
-                                         f"{seg.file.path.name if seg else 'no link'}")
-                if read_frames and not (base / link.filename).exists():
-                    raise RepackageError(f"{shown}: {k} points to {link.filename}, which does not exist")
-                total += seg.count
-                continue
-            ds = data[k]
-            if ds.is_virtual:
-                for vs in ds.virtual_sources():
-                    sources.append(vs.file_name)
-                    if read_frames and not (base / vs.file_name).exists():
-                        raise RepackageError(f"{shown}: {k} maps frames from {vs.file_name}, which does not exist "
-                                             "(a virtual dataset would return fill values)")
-            total += ds.shape[0]
-        for s in sources:
-            if os.path.isabs(s) or s in ("", "."):
-                raise RepackageError(f"{shown}: source path {s!r} is not a relative file name")
-        omega_ds = f.get("/entry/sample/transformations/omega")
-        if omega_ds is None:  # older "nearly NeXus" firmware: DECTRIS goniometer fields only
-            omega_ds = f.get("/entry/sample/goniometer/omega")
-        if omega_ds is None:
+        total = _blocks(f, sweep, shown, read_frames, frames)
+        omega, omega_path = _axis(f, "omega")
+        if omega is None:
             raise RepackageError(f"{shown}: no omega angles (/entry/sample/transformations/omega)")
-        omega = np.atleast_1d(omega_ds[()])
         ds = "/entry/instrument/detector/detectorSpecific"
-        nimages = int(f[f"{ds}/nimages"][()]) * int(f[f"{ds}/ntrigger"][()])
+        try:
+            nimages = int(f[f"{ds}/nimages"][()]) * int(f[f"{ds}/ntrigger"][()])
+        except KeyError as exc:
+            raise RepackageError(f"{shown}: no {ds}/nimages and ntrigger (Neggia counts frames with them)") from exc
         if not (len(omega) == nP == total == nimages):
             raise RepackageError(f"{shown}: frame counts disagree: omega {len(omega)}, data {total}, "
                                  f"nimages*ntrigger {nimages}, sweep {nP}")
-        d = np.diff(omega)
-        inc = sweep.omega_increment
-        if len(d) and np.any(np.abs(d - inc) > _tol(inc)):
-            k = int(np.argmax(np.abs(d - inc) > _tol(inc)))
+        if frames.failure:
+            raise RepackageError(frames.failure)
+        omega_end, _ = _axis(f, "omega_end")
+        tol = omega_tolerance(inc, omega, omega_end)
+        if abs(float(omega[0]) - sweep.omega_start) > tol:
+            raise RepackageError(f"{shown}: omega starts at {float(omega[0])}°, sweep {sweep.id} at {sweep.omega_start}°")
+        d = np.diff(omega.astype(np.float64))
+        bad = np.flatnonzero(np.abs(d - inc) > tol)
+        if bad.size:
+            k = int(bad[0])
             raise RepackageError(f"{shown}: omega steps {d[k]}° between frames {k + 1} and {k + 2}, expected {inc}°")
-        nxdata, nxdet = _check_ascii_nx_class(f, shown) if thorough else (["entry/data"], ["detector"])
+        if omega_end is not None:
+            span = omega_end.astype(np.float64) - omega.astype(np.float64) if omega_end.shape == omega.shape else None
+            if span is None or np.any(np.abs(span - inc) > tol):
+                raise RepackageError(f"{shown}: {omega_path}_end is not omega + {inc}° for every frame")
+        wl = f.get("/entry/instrument/beam/incident_wavelength")
+        wl = None if wl is None else np.atleast_1d(wl[()]).astype(np.float64)
+        if wl is None or np.any(np.abs(wl - sweep.wavelength_A) > 1e-5 * sweep.wavelength_A):
+            raise RepackageError(f"{shown}: incident_wavelength is {wl}, sweep {sweep.id} is at {sweep.wavelength_A} Å")
+        nxdata, nxdet = _walk_tree(f, shown)
         if len(nxdata) != 1 or len(nxdet) != 1:
             raise RepackageError(f"{shown}: needs exactly one NXdata and one NXdetector, has {nxdata} and {nxdet}")
-        if read_frames:
-            wedges = sweep.wedges if thorough else [sweep.wedges[0], sweep.wedges[-1]]
-            _compare_frames(data, keys, segs, wedges, shown)
-    if use_nxmx:
-        _check_nxmx(path, shown, sweep)
+        if use_nxmx:
+            _check_nxmx(f, shown, sweep, total)
 
 
-def _compare_frames(data: h5py.Group, keys: list[str], segs: list[Segment], wedges, shown: Path) -> None:
-    """First and last frame of every wedge: through the master (dxtbx's EigerFilewriter lookup,
-    data_NNNNNN in order) against a direct read of the data file at the expected index."""
-    import bisect
-
-    if len(keys) == 1 and data[keys[0]].is_virtual:
-        starts, opened = [0], {keys[0]: data[keys[0]]}
-    else:
-        starts, k = [], 0
-        for s in segs:
-            starts.append(k)
-            k += s.count
-        opened = {}
-    wanted: dict[Path, list[tuple[int, int, str, object]]] = {}
-    for w in wedges:
-        k0 = w.sweep_first_frame - 1
-        for k, seg, j in ((k0, w.segments[0], 0), (k0 + w.n - 1, w.segments[-1], w.segments[-1].count - 1)):
-            wanted.setdefault(seg.file.path, []).append((k, seg.start + j, seg.file.dataset, w))
-    for path, items in wanted.items():
-        with h5py.File(path, "r") as f:
-            for k, idx, dset, w in items:
-                i = bisect.bisect_right(starts, k) - 1
-                key = keys[i]
-                if key not in opened:
-                    opened[key] = data[key]
-                try:
-                    via = opened[key][k - starts[i]]
-                    direct = f[dset][idx]
-                except (KeyError, OSError, IndexError, ValueError) as exc:
-                    raise RepackageError(f"{shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
-                                         f"or from {path.name} (frame {idx + 1}): {exc}") from exc
-                if via.shape != direct.shape or not np.array_equal(via, direct):
-                    raise RepackageError(f"{shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
-                                         f"from frame {idx + 1} of {path.name}")
-        for key in list(opened):  # close the linked file again
-            if len(keys) > 1:
-                del opened[key]
+def nxmx_available() -> bool:
+    try:
+        import nxmx  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
-def _check_nxmx(path: Path, shown: Path, sweep: Sweep) -> None:
+def _check_nxmx(f: h5py.File, shown: Path, sweep: Sweep, n_frames: int) -> None:
+    """§6 output 6, as dxtbx's nxmx reader sees the file (dxtbx/nexus/__init__.py: get_dxtbx_scan,
+    get_raw_data): the scan axis omega, its start, its step (median of omega_end - omega, else of
+    the differences), len(omega) == frames, the wavelength, and for a virtual dataset (the only
+    layout with a signal) the signal's length. An "nearly NeXus" master without definition gives
+    no entry: nothing to check."""
     try:
         import nxmx
-    except ImportError:  # pragma: no cover - nxmx is a test dependency
+    except ImportError:  # pragma: no cover - nxmx is a test dependency; write_collection warns
         return
-    with h5py.File(path, "r") as f:
-        try:
-            entries = nxmx.NXmx(f).entries
-        except Exception as exc:  # noqa: BLE001 - any parse failure is a refusal
-            raise RepackageError(f"{shown}: the nxmx reader cannot parse it: {exc}") from exc
-        if "definition" in f["/entry"] and not entries:
-            raise RepackageError(f"{shown}: nxmx finds no NXmx entry")
-        if entries:
-            e = entries[0]
-            wl = float(np.asarray(e.instruments[0].beams[0].incident_wavelength).ravel()[0])
-            if abs(wl - sweep.wavelength_A) > 1e-5 * sweep.wavelength_A:
-                raise RepackageError(f"{shown}: nxmx reads wavelength {wl} Å, expected {sweep.wavelength_A}")
+    try:
+        entries = nxmx.NXmx(f).entries
+        if not entries:
+            if "definition" in f["/entry"]:
+                raise RepackageError(f"{shown}: nxmx finds no NXmx entry")
+            return
+        e = entries[0]
+        wl = e.instruments[0].beams[0].incident_wavelength
+        wl = np.atleast_1d(wl.to("angstrom").magnitude if hasattr(wl, "to") else wl).astype(np.float64)
+        chain = nxmx.get_dependency_chain(e.samples[0].depends_on)
+        axes = {t.path.rsplit("/", 1)[-1]: t for t in chain}
+        rot = nxmx.get_rotation_axes(chain)
+        scan_names = [str(n) for n in rot.names[rot.is_scan_axis]]
+        omega_axis = axes.get("omega")
+        if omega_axis is None:
+            raise RepackageError(f"{shown}: nxmx finds no omega in the sample's depends_on chain "
+                                 f"({', '.join(axes)})")
+        omega = omega_axis[()].to("degree").magnitude
+        end = omega_axis.end
+        end = None if end is None else np.atleast_1d(end[()].to("degree").magnitude)
+        signal = e.data[0].signal if e.data else None
+        signal_len = int(e.data[0][signal].shape[0]) if signal else None
+    except RepackageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a refusal
+        raise RepackageError(f"{shown}: the nxmx reader cannot parse it: {exc}") from exc
+    inc = sweep.omega_increment
+    if np.any(np.abs(wl - sweep.wavelength_A) > 1e-5 * sweep.wavelength_A):
+        raise RepackageError(f"{shown}: nxmx reads wavelength {wl} Å, expected {sweep.wavelength_A}")
+    if len(omega) != n_frames:
+        raise RepackageError(f"{shown}: nxmx reads {len(omega)} omega angles (dxtbx's scan length) for {n_frames} "
+                             "frames")
+    if n_frames > 1 and scan_names != ["omega"]:
+        raise RepackageError(f"{shown}: nxmx finds the scan axes {scan_names}, expected omega alone")
+    from .series import omega_tolerance
+
+    tol = omega_tolerance(inc, omega)
+    if abs(float(omega[0]) - sweep.omega_start) > tol:
+        raise RepackageError(f"{shown}: nxmx reads scan start {float(omega[0])}°, expected {sweep.omega_start}°")
+    if end is not None and end.shape == omega.shape:
+        step = float(np.median(end - omega))
+    elif len(omega) > 1:
+        step = float(np.median(np.diff(omega)))
+    else:
+        step = inc
+    if abs(step - inc) > tol:
+        raise RepackageError(f"{shown}: nxmx reads an omega step of {step}°, expected {inc}°")
+    if signal_len is not None and signal_len != n_frames:
+        raise RepackageError(f"{shown}: nxmx's signal {signal} holds {signal_len} frames, expected {n_frames}")
