@@ -126,13 +126,34 @@ def test_nxmx_scan_and_wavelength(packed):
             assert len(f["/entry/sample/transformations/kappa"][()]) == 8
 
 
-def test_hdf5_vds_check_and_nxvalidate(packed):
+def unresolved_links(master: Path) -> list[str]:
+    """The data_NNNNNN external links that h5py cannot open from the sweep master (layout L has no
+    virtual dataset, so hdf5-vds-check has nothing to look at there)."""
+    bad = []
+    with h5py.File(master, "r") as f:
+        data = f["/entry/data"]
+        for k in sorted(data):
+            assert isinstance(data.get(k, getlink=True), h5py.ExternalLink), k
+            try:
+                ok = data[k].ndim == 3 and data[k].shape[0] > 0
+            except KeyError:  # h5py's answer to a dangling external link
+                ok = False
+            if not ok:
+                bad.append(k)
+    return bad
+
+
+def test_sources_resolve_and_nxvalidate(packed):
     layout, rp, result = packed
     for m in result.masters:
-        out = subprocess.run([BIN / "hdf5-vds-check", m.master], capture_output=True, text=True)
-        assert out.returncode == 0, out.stdout + out.stderr
         if layout == "V":
+            out = subprocess.run([BIN / "hdf5-vds-check", m.master], capture_output=True, text=True)
+            assert out.returncode == 0, out.stdout + out.stderr
             assert "All virtual data sources accessible" in out.stdout
+        else:
+            assert unresolved_links(m.master) == []
+            with h5py.File(m.master, "r") as f:
+                assert len(f["/entry/data"]) == 2  # one whole data file per wedge
     # nxvalidate: the sweep master adds no error to those of the detector's own master
     # (the simulated writer keeps NXsource under NXinstrument, which nxvalidate 0.3.5b3 flags)
     def errors(p: Path) -> int:
@@ -150,6 +171,18 @@ def test_vds_check_catches_missing_source(tmp_path):
     (tmp_path / "d" / "ilv_3_data_000002.h5").unlink()
     out = subprocess.run([BIN / "hdf5-vds-check", res.masters[0].master], capture_output=True, text=True)
     assert out.returncode != 0
+
+
+def test_missing_linked_file_is_detected(tmp_path):
+    from mxcubecore_interleave.nexus import collection_from_record, validate_master
+
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4)
+    res = repackage_record(rp, "after")
+    _rec, coll = collection_from_record(rp, "after")
+    (tmp_path / "d" / "ilv_3_data_000001.h5").unlink()  # the only file of wedge A2
+    assert unresolved_links(res.masters[0].master) == ["data_000002"]
+    with pytest.raises(RepackageError, match=r"data_000002 points to ilv_3_data_000001\.h5, which does not exist"):
+        validate_master(res.masters[0].master, coll.sweeps[0])
 
 
 def test_acquisition_order_and_record(packed):
