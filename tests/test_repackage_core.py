@@ -217,6 +217,31 @@ def test_moved_tree_still_reads(packed, tmp_path):
         os.chdir(cwd)
 
 
+def test_template_external_links_follow_the_master(tmp_path):
+    """A link the detector master has outside /entry/data (here a calibration file) is rewritten
+    relative to the sweep master, which sits in a sub-directory."""
+    from mxcubecore_interleave.nexus import collection_from_record, validate_master
+
+    d = tmp_path / "d"
+    rp = interleaved_record(d, TWO_SWEEPS, images_per_file=4)
+    with h5py.File(d / "calib.h5", "w") as f:
+        f["gain"] = np.arange(3.0)
+    for m in d.glob("ilv_?_master.h5"):
+        m.chmod(0o644)
+        with h5py.File(m, "r+") as f:
+            f["/entry/instrument/detector/calibration"] = h5py.ExternalLink("calib.h5", "/gain")
+    res = repackage_record(rp, "after", output_subdir="processing")
+    for m in res.masters:
+        with h5py.File(m.master, "r") as f:
+            assert f["/entry/instrument/detector"].get("calibration", getlink=True).filename == "../calib.h5"
+            assert list(f["/entry/instrument/detector/calibration"][()]) == [0.0, 1.0, 2.0]
+    (d / "calib.h5").unlink()
+    _rec, coll = collection_from_record(rp, "after")
+    with pytest.raises(RepackageError, match=r"/entry/instrument/detector/calibration links to \.\./calib\.h5, which "
+                                             "does not exist"):
+        validate_master(res.masters[0].master, coll.sweeps[0])
+
+
 def test_rerun_is_identical_and_leaves_the_file_alone(packed):
     _layout, rp, result = packed
     before = {m.master: (semantic_digest(m.master), m.master.stat().st_ino) for m in result.masters}

@@ -58,8 +58,23 @@ def _set_string(group: h5py.Group, name: str, value: str) -> None:
 
 
 # -- parts --------------------------------------------------------------------------------------
-def copy_template(template: Path, f: h5py.File) -> int:
-    """Copy the template's header; returns its frame count (the length of its per-frame axes)."""
+def _relink(entry: h5py.Group, template: Path, master_dir: Path) -> None:
+    """External links copied from the template (``Group.copy`` keeps them as they are) name files
+    relative to the template's directory; make them relative to the sweep master's, which differs
+    with an output sub-directory (an absolute name becomes relative too: NXmx reference §0.4)."""
+    found: list[tuple[str, h5py.ExternalLink]] = []
+    entry.visititems_links(lambda name, lk: found.append((name, lk)) if isinstance(lk, h5py.ExternalLink) else None)
+    for name, lk in found:
+        target = lk.filename if os.path.isabs(lk.filename) else os.path.join(template.parent, lk.filename)
+        new = rel(Path(os.path.normpath(target)), master_dir)
+        if new != lk.filename:
+            del entry[name]
+            entry[name] = h5py.ExternalLink(new, lk.path)
+
+
+def copy_template(template: Path, f: h5py.File, master_dir: Path | None = None) -> int:
+    """Copy the template's header; returns its frame count (the length of its per-frame axes).
+    External links in it are rewritten relative to ``master_dir`` (the sweep master's directory)."""
     try:
         src = h5py.File(template, "r")
     except OSError as exc:
@@ -90,6 +105,8 @@ def copy_template(template: Path, f: h5py.File) -> int:
         n = int(np.atleast_1d(omega[()]).size) if omega is not None else 0
     if "acquisition_status" in entry.attrs:  # the template wedge's own status, not the sweep's
         del entry.attrs["acquisition_status"]
+    if master_dir is not None:
+        _relink(entry, template, master_dir)
     return n
 
 
@@ -237,7 +254,7 @@ def build_sweep_master(f: h5py.File, sweep: Sweep, collection: Collection, layou
     """Fill an empty, open HDF5 file with the sweep master."""
     if sweep.template is None:
         raise RepackageError(f"sweep {sweep.id} has no template master")
-    n_template = copy_template(sweep.template, f)
+    n_template = copy_template(sweep.template, f, master_dir)
     entry = f["entry"]
     if layout == "L":
         write_nxdata_links(entry, sweep, master_dir)

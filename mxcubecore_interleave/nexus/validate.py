@@ -133,19 +133,21 @@ def _fixed_ascii(tid) -> bool:
 
 def _walk_tree(f: h5py.File, shown: Path) -> tuple[list[str], list[str]]:
     """§6.3–6.4 on the whole file: every NX_class fixed-length ASCII, every external link (not
-    only those in /entry/data) relative; returns the NXdata and NXdetector groups."""
+    only those in /entry/data) relative, and those outside /entry/data resolving; returns the
+    NXdata and NXdetector groups. (The visitors only collect: an exception raised inside an
+    HDF5 visit callback does not come out cleanly.)"""
     nxdata: list[str] = []
     nxdet: list[str] = []
+    problems: list[str] = []
 
     def obj(name: bytes) -> None:
         oid = h5py.h5o.open(f.id, name)
         if not h5py.h5a.exists(oid, b"NX_class"):
             return
         aid = h5py.h5a.open(oid, b"NX_class")
-        tid = aid.get_type()
-        if not _fixed_ascii(tid):
-            raise RepackageError(f"{shown}: NX_class of /{name.decode()} is not a fixed-length ASCII string "
-                                 "(durin refuses it)")
+        if not _fixed_ascii(aid.get_type()):
+            problems.append(f"NX_class of /{name.decode()} is not a fixed-length ASCII string (durin refuses it)")
+            return
         buf = np.empty((), dtype=aid.dtype)
         aid.read(buf)
         cls = bytes(buf[()]).rstrip(b"\0")
@@ -154,13 +156,21 @@ def _walk_tree(f: h5py.File, shown: Path) -> tuple[list[str], list[str]]:
         elif cls == b"NXdetector":
             nxdet.append(name.decode())
 
-    h5py.h5o.visit(f.id, obj)
+    base = os.path.dirname(os.path.abspath(f.filename))
 
     def link(name: str, lk) -> None:
-        if isinstance(lk, h5py.ExternalLink) and (os.path.isabs(lk.filename) or lk.filename in ("", ".")):
-            raise RepackageError(f"{shown}: /{name} is an external link to {lk.filename!r}, not a relative file name")
+        if not isinstance(lk, h5py.ExternalLink):
+            return
+        if os.path.isabs(lk.filename) or lk.filename in ("", "."):
+            problems.append(f"/{name} is an external link to {lk.filename!r}, not a relative file name")
+        elif not name.startswith("entry/data/") and not os.path.exists(os.path.join(base, lk.filename)):
+            # data links are checked with the frames (before the data exist they may dangle)
+            problems.append(f"/{name} links to {lk.filename}, which does not exist next to the sweep master")
 
+    h5py.h5o.visit(f.id, obj)
     f.visititems_links(link)
+    if problems:
+        raise RepackageError(f"{shown}: {problems[0]}")
     return nxdata, nxdet
 
 
