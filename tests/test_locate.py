@@ -101,3 +101,40 @@ def test_demo_step(tmp_path, capsys):
     assert summary["last_image"]["global_index"] == 16 and summary["last_image"]["sweep"] == "B"
     assert Path(summary["figure"]).stat().st_size > 1000
     assert "last image 16: sweep B frame 8" in capsys.readouterr().out
+
+
+def test_by_omega_finds_frames_around_a_hole(tmp_path):
+    # wedge A1 stopped after 2 of 4 frames (omega 0..1°), A2 collected from 2.0°: a hole at 1..2°
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4, partial={0: 2})
+    lk = Lookup.load(rp)
+    loc = lk.by_omega("A", 2.1)
+    assert (loc.frame, loc.omega, loc.global_index) == (3, 2.0, 7)  # A1 1..2, B1 3..6, A2 from 7
+    assert lk.by_omega("A", 0.6).global_index == 2
+    with pytest.raises(RepackageError, match=r"omega 1.2° falls in a gap of sweep A: no frame was collected"):
+        lk.by_omega("A", 1.2)
+    with pytest.raises(RepackageError, match=r"omega 4.0° is outside sweep A"):
+        lk.by_omega("A", 4.0)
+
+
+def test_data_file_read_at_the_dataset_its_master_links(tmp_path):
+    """A data file the record does not list is read at the dataset its detector master links to."""
+    from mxcubecore_interleave.record import AcquisitionRecord
+
+    d = tmp_path / "d"
+    rp = interleaved_record(d, TWO_SWEEPS, images_per_file=3)
+    assert not AcquisitionRecord.load(rp).data_files  # nothing repackaged yet: counts come from the files
+    f1, m1 = d / "ilv_1_data_000001.h5", d / "ilv_1_master.h5"
+    for p in (f1, m1):
+        p.chmod(0o644)
+    with h5py.File(f1, "r+") as f:
+        f.move("/entry/data/data", "/entry/data/frames")
+    with h5py.File(m1, "r+") as f:
+        del f["/entry/data/data_000001"]
+        f["/entry/data/data_000001"] = h5py.ExternalLink(f1.name, "/entry/data/frames")
+    lk = Lookup.load(rp)
+    loc = lk.by_global(2)
+    assert (loc.data_file, loc.dataset, loc.index_in_file) == ("ilv_1_data_000001.h5", "/entry/data/frames", 1)
+    with h5py.File(d / loc.data_file, "r") as f:
+        assert frame_tag(f[loc.dataset][loc.index_in_file]) == 2
+    loc = lk.by_global(4)  # 3 + 1 frames per wedge: the second file, DECTRIS dataset
+    assert (loc.data_file, loc.dataset, loc.index_in_file) == ("ilv_1_data_000002.h5", "/entry/data/data", 0)

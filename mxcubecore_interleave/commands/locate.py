@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(loc.as_dict()))
     else:
-        where = f"{loc.data_file}[{loc.index_in_file}]" if loc.data_file else "(data file not known)"
+        dset = f":{loc.dataset}" if loc.dataset and loc.dataset != "/entry/data/data" else ""
+        where = f"{loc.data_file}{dset}[{loc.index_in_file}]" if loc.data_file else "(data file not known)"
         print(f"global image {loc.global_index} = sweep {loc.sweep} frame {loc.frame}, omega {loc.omega:g}°–"
               f"{loc.omega_end:g}°, wedge {loc.wedge}, {where}, time {loc.time or '?'}"
               f"{'' if loc.collected else ' (not collected)'}")

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import RepackageError
 from ..h5ascii import read_str
 from ..record import AcquisitionRecord, WedgeRecord
+from .model import DEFAULT_DATASET
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,10 @@ class FrameLocation:
     omega_end: float
     wedge: int  # acquisition order of the wedge
     data_file: str | None  # relative to the record's directory
-    index_in_file: int | None  # 0-based index into /entry/data/data
+    index_in_file: int | None  # 0-based index into ``dataset``
     time: str | None  # estimated start of the exposure
     collected: bool
+    dataset: str | None = None  # the frames' dataset in ``data_file`` (DECTRIS: /entry/data/data)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -67,18 +69,50 @@ class Lookup:
     def _count(self, w: WedgeRecord) -> int:
         return w.n_collected if w.status in ("complete", "partial") else w.n
 
-    def _file_counts(self, w: WedgeRecord) -> list[int]:
-        known = {d.file: d.n for d in self.record.data_files}
+    def _files(self, w: WedgeRecord) -> list[tuple[str, str, int]]:
+        """(file, dataset, frames) of every data file of a wedge: as the record lists them, else read
+        from the file, at the dataset its detector master links (DECTRIS: /entry/data/data).
+        Empty if a file is not there (yet)."""
+        known = {d.file: d for d in self.record.data_files}
+        linked: dict[str, str] | None = None
         out = []
         for name in w.data_files:
-            if name in known:
-                out.append(known[name])
-            else:
-                p = self.base / name
-                if not p.exists():
-                    return []
+            d = known.get(name)
+            if d is not None:
+                out.append((name, d.dataset, d.n))
+                continue
+            p = self.base / name
+            if not p.exists():
+                return []
+            if linked is None:
+                linked = self._linked_datasets(w)
+            dataset = linked.get(os.path.normpath(p), DEFAULT_DATASET)
+            try:
                 with h5py.File(p, "r") as f:
-                    out.append(int(f["/entry/data/data"].shape[0]))
+                    ds = f.get(dataset)
+                    if not isinstance(ds, h5py.Dataset):
+                        raise RepackageError(f"{p} has no dataset {dataset}; the record does not list the file, and "
+                                             f"{w.source_master or 'no detector master'} links no other")
+                    out.append((name, dataset, int(ds.shape[0])))
+            except OSError as exc:
+                raise RepackageError(f"cannot read data file {p}: {exc}") from exc
+        return out
+
+    def _linked_datasets(self, w: WedgeRecord) -> dict[str, str]:
+        """Data file (normalised path) -> dataset, as the wedge's detector master links them."""
+        out: dict[str, str] = {}
+        if not w.source_master:
+            return out
+        m = self.base / w.source_master
+        try:
+            with h5py.File(m, "r") as f:
+                data = f.get("/entry/data")
+                for k in data if isinstance(data, h5py.Group) else ():
+                    lk = data.get(k, getlink=True)
+                    if isinstance(lk, h5py.ExternalLink):
+                        out[os.path.normpath(m.parent / lk.filename)] = lk.path
+        except OSError:
+            pass  # no master (yet): the DECTRIS default stands
         return out
 
     def _sweep_frames(self, sweep_id: str) -> list[tuple[WedgeRecord, int]]:
@@ -95,15 +129,13 @@ class Lookup:
         """Frame i (0-based) of wedge w, whose first frame is sweep frame k0."""
         s = self.record.sweep(w.sweep)
         omega = w.omega_start + i * s.omega_increment
-        data_file = index = None
-        counts = self._file_counts(w)
-        if counts:
-            j = i
-            for name, c in zip(w.data_files, counts):
-                if j < c:
-                    data_file, index = name, j
-                    break
-                j -= c
+        data_file = index = dataset = None
+        j = i
+        for name, dset, c in self._files(w):
+            if j < c:
+                data_file, dataset, index = name, dset, j
+                break
+            j -= c
         t = None
         if w.start_time:
             t = w.start_time
@@ -115,7 +147,8 @@ class Lookup:
                     pass
         return FrameLocation(global_index=w.first_global + i, sweep=w.sweep, frame=k0 + i, omega=omega,
                              omega_end=omega + s.omega_increment, wedge=w.order, data_file=data_file,
-                             index_in_file=index, time=t, collected=w.collected and i < w.n_collected)
+                             index_in_file=index, time=t, collected=w.collected and i < w.n_collected,
+                             dataset=dataset)
 
     # -- queries -------------------------------------------------------------------------------
     def by_global(self, g: int) -> FrameLocation:
@@ -136,19 +169,26 @@ class Lookup:
         raise RepackageError(f"sweep {sweep_id} has frames 1..{n}; frame {frame} does not exist")
 
     def by_omega(self, sweep_id: str, omega: float) -> FrameLocation:
-        """The frame whose exposure [omega, omega_end) contains ``omega``."""
+        """The frame whose exposure [omega, omega_end) contains ``omega``, wedge by wedge: a sweep
+        whose collection was cut short may have holes, where no frame exists."""
         s = self.record.sweep(sweep_id)
         frames = self._sweep_frames(s.id)
-        n = sum(self._count(w) for w, _ in frames)
         if not frames:
             raise RepackageError(f"sweep {sweep_id} has no frames")
-        w0 = frames[0][0]
-        x = (omega - w0.omega_start) / s.omega_increment
-        k = math.floor(x + 1e-9) + 1
-        if not 1 <= k <= n:
-            end = w0.omega_start + n * s.omega_increment
+        inc = s.omega_increment
+        for w, k0 in frames:
+            i = math.floor((omega - w.omega_start) / inc + 1e-9)
+            if 0 <= i < self._count(w):
+                return self._location(w, k0, i)
+        ends = [(w.omega_start, w.omega_start + self._count(w) * inc) for w, _ in frames]
+        lo = min(min(a, b) for a, b in ends)
+        hi = max(max(a, b) for a, b in ends)
+        w0, wn = frames[0][0], frames[-1][0]
+        if not lo <= omega < hi:
+            end = wn.omega_start + self._count(wn) * inc
             raise RepackageError(f"omega {omega}° is outside sweep {sweep_id} ({w0.omega_start}°..{end}°)")
-        return self.by_frame(sweep_id, k)
+        raise RepackageError(f"omega {omega}° falls in a gap of sweep {sweep_id}: no frame was collected there "
+                             f"(collected: {', '.join(f'{a:g}°..{b:g}°' for a, b in ends)})")
 
 
 def locate_global(path: str | os.PathLike[str], g: int) -> FrameLocation:
