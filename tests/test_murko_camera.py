@@ -70,6 +70,27 @@ def test_sample_view_maths_agree_with_the_picture(beamline, omega):
     assert (x2, y2) == pytest.approx((bx, by), abs=0.5)
 
 
+@pytest.mark.parametrize("orientation", ["horizontal_flipped", "vertical_up", "vertical_down"])
+def test_a_turned_camera_shows_the_centred_crystal_on_its_beam_mark(beamline, orientation):
+    """The beam mark and pixels-per-mm are the turned picture's; the sample turns with it."""
+    camera = beamline.sample_view.camera
+    camera.config.orientation = orientation
+    bx, by = beamline.beam.get_beam_position_on_screen()
+    ppmm_x, ppmm_y = beamline.diffractometer.get_pixels_per_mm()
+    place_sample(beamline, {"phiy": 0.0, "phiz": 0.0, "sampx": 0.0, "sampy": 0.0}, omega=0.0)
+    image = camera.get_image_array()
+    assert image.shape == (camera.get_height(), camera.get_width(), 3)
+    assert _crystal_centroid(image, camera.scene) == pytest.approx((bx, by), abs=0.5)
+    # phiy (along the axis) moves the crystal along the turned axis: left on the straight camera
+    place_sample(beamline, {"phiy": 0.01}, omega=0.0)
+    x, y = _crystal_centroid(camera.get_image_array(), camera.scene)
+    expected = {"horizontal_flipped": (bx + 0.01 * ppmm_x, by), "vertical_up": (bx, by - 0.01 * ppmm_y),
+                "vertical_down": (bx, by + 0.01 * ppmm_y)}[orientation]
+    assert (x, y) == pytest.approx(expected, abs=0.6)
+    with pytest.raises(ValueError, match="vertical_up"):
+        SimulatedSampleCamera.HOConfig(orientation="sideways")
+
+
 def test_an_unmounted_pin_is_just_background(beamline):
     camera = beamline.sample_view.camera
     camera.set_scene(SampleScene(mounted=False))

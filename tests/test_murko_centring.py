@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import time
+from pathlib import Path
 
 import gevent
 import h5py
@@ -107,7 +108,7 @@ def test_dead_server_fails_clearly_and_the_gevent_loop_keeps_running(beamline, m
     place_sample(beamline, OFF_CENTRE, omega=0.0)
     start = _positions(beamline)
     murko.set_server("127.0.0.1", free_port())  # nothing listens there
-    murko.config.timeout_s = 0.6
+    murko.config.timeout_s, murko.config.timeout_per_image_s = 0.6, 0.0
 
     job, ticks, gaps = _run_with_ticker(lambda: murko.centre(output_dir=tmp_path, prefix="dead"))
     assert isinstance(job.exception, CentringError)
@@ -130,7 +131,7 @@ def test_slow_server_times_out_clearly(beamline, murko, tmp_path):
         place_sample(beamline, OFF_CENTRE, omega=0.0)
         start = _positions(beamline)
         murko.set_server("127.0.0.1", slow.port)
-        murko.config.timeout_s = 0.6
+        murko.config.timeout_s, murko.config.timeout_per_image_s = 0.6, 0.0
         job, ticks, gaps = _run_with_ticker(lambda: murko.centre(output_dir=tmp_path, prefix="slow"))
     finally:
         slow.stop()
@@ -178,13 +179,41 @@ def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, 
         assert np.allclose(cloud.vertices, h5["murko/hull/points_mm"][()], atol=1e-7)
 
     # the hull, in motor coordinates (positions that centre each point), holds the crystal
-    crystal = beamline.sample_view.camera.scene.crystal_points(300, seed=1)
+    scene = beamline.sample_view.camera.scene
+    crystal = scene.crystal_points(300, seed=1)
     inside = result.hull_contains(crystal)
     assert inside.mean() > 0.95, f"only {inside.mean():.0%} of the crystal is inside the hull"
+    # ... and not what is well away from the loop (so "contains" is not just "everything")
+    outside = _points_outside_the_sample(scene)
+    assert not result.hull_contains(outside).any(), result.hull_contains(outside)
+    on_grid = result.frame.to_hull(outside[:-1]) - result.hull.origin_mm
+    assert np.all((on_grid >= 0) & (on_grid <= np.array(result.hull.volume.shape) * result.hull.voxel_size_mm))
     # and the mesh is where the crystal is: its bounds enclose the crystal centre
     centre = np.array([beamline.sample_view.camera.scene.crystal_position[k] for k in ("phiy", "sampx", "sampy")])
     lo, hi = mesh.bounds
     assert np.all(lo <= centre) and np.all(centre <= hi)
+
+
+def _points_outside_the_sample(scene: SampleScene) -> np.ndarray:
+    """Motor-coordinate points (phiy, sampx, sampy) well away from pin, stem, loop and crystal:
+    beside the loop in its plane, above and below it, and (last) beyond the loop's tip. All but
+    the last lie inside the hull's grid, so only the carving can put them outside."""
+    loop = scene.loop_centre()
+    half_length, half_width = scene.loop_semi_axes_mm
+    plane = np.radians(scene.loop_plane_deg)
+    in_plane = np.array([0.0, np.cos(plane), np.sin(plane)])
+    normal = np.array([0.0, -np.sin(plane), np.cos(plane)])
+    along = np.array([1.0, 0.0, 0.0])  # the pin side is +phiy
+    return np.array([
+        loop + (half_width + 0.015) * in_plane,
+        loop - (half_width + 0.015) * in_plane,
+        loop + 0.04 * normal,
+        loop - 0.04 * normal,
+        loop + 0.03 * along + 0.04 * normal,
+        loop - 0.03 * along - 0.035 * normal,
+        loop + 0.03 * in_plane + 0.03 * normal,
+        loop - (half_length + 0.015) * along,
+    ])
 
 
 def test_a_fit_worse_than_the_limit_moves_nothing(beamline, murko, tmp_path):
@@ -311,3 +340,101 @@ def test_views_without_the_sample_are_left_out_of_the_fit(beamline, murko, tmp_p
     with h5py.File(result.files["h5"], "r") as h5:
         assert h5["murko/present"][()].tolist() == [1, 0, 1, 1, 1]
         assert h5["murko/masks"].shape[0] == 4
+
+
+@pytest.mark.parametrize(
+    ("orientation", "signs"),
+    [
+        # the camera turned clockwise (tip up): along the axis = rows downwards, as the columns
+        # were; across it = columns, opposite to the rows -> phiz, sampx, sampy signs flip
+        ("vertical_up", {"sampx": -1, "sampy": -1, "phiz": -1, "phiy": 1}),
+        # anticlockwise (tip down): along = rows upwards -> phiy flips; across = columns as rows
+        ("vertical_down", {"sampx": 1, "sampy": 1, "phiz": 1, "phiy": -1}),
+    ],
+)
+def test_a_vertical_rotation_axis_centres_and_stores_a_vertical_hull(beamline, murko, tmp_path, orientation, signs):
+    """murko.md §2.3: with a vertical axis the columns are across it and the rows along it."""
+    camera = beamline.sample_view.camera
+    camera.config.orientation = orientation
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    picture = camera.get_image_array()
+    assert picture.shape[:2] == (camera.get_height(), camera.get_width())
+    dark = np.argwhere(picture.sum(axis=2) < 300)
+    # the sample runs up-down in the picture: its dark pixels span more rows than columns
+    assert np.ptp(dark[:, 0]) > np.ptp(dark[:, 1])
+
+    result = murko.centre(output_dir=tmp_path / "v", prefix="v", orientation=orientation, signs=signs,
+                          omega_angles_deg=[0, 45, 90, 135, 180, 225, 270, 315])
+    error = centring_error_mm(beamline)
+    assert all(abs(v) < 0.002 for v in error.values()), error
+    assert result.rounds[0].axis == "vertical"
+    with h5py.File(result.files["h5"], "r") as h5:
+        assert h5["murko/axis_orientation"][()].decode() == "vertical"
+        assert h5["murko/camera_orientation"][()].decode() == orientation
+        assert h5["murko/masks"].shape[1:] == (320, 256)  # the prediction grid, turned with the camera
+        assert "image rows" in h5["murko/hull/frame"][()].decode()
+    scene = camera.scene
+    inside = result.hull_contains(scene.crystal_points(300, seed=2))
+    assert inside.mean() > 0.95, f"only {inside.mean():.0%} of the crystal is inside the hull"
+    assert not result.hull_contains(_points_outside_the_sample(scene)).any()
+
+
+def test_per_call_overrides_reach_the_client_and_the_motors(beamline, murko, murko_server, tmp_path):
+    """host/port/timeouts/min_size/orientation/motion_timeout_s given to centre() are used."""
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    dead = free_port()
+    murko.set_server("127.0.0.1", dead)  # the configured server is dead ...
+    murko.config.timeout_s, murko.config.timeout_per_image_s = 0.3, 0.0
+    # ... the call's own server answers
+    murko.centre(store_3d=False, host="127.0.0.1", port=murko_server.port, timeout_s=5.0)
+    assert all(abs(v) < 0.002 for v in centring_error_mm(beamline).values())
+    assert murko.config.port == dead  # the call did not change the configuration
+    # min_size reaches the server: nothing is big enough, so nothing is found
+    with pytest.raises(CentringError, match="found no sample"):
+        murko.centre(store_3d=False, port=murko_server.port, timeout_s=5.0, min_size=10**6, max_attempts=1)
+    # a motion timeout too short for omega's first move fails the centring and names the limit
+    beamline.diffractometer.omega.set_velocity(50.0)
+    with pytest.raises(CentringError, match="within 0.05 s"):
+        murko.centre(store_3d=False, port=murko_server.port, timeout_s=5.0, motion_timeout_s=0.05)
+    beamline.diffractometer.omega.set_velocity(1000.0)
+    # and the configured (dead) server is what a call without overrides gets
+    with pytest.raises(CentringError, match=r"did not answer within 0.3 s"):
+        murko.centre(store_3d=False)
+
+
+def test_centring_successful_comes_before_the_3d_files_which_follow_off_the_hub(beamline, murko, tmp_path):
+    out = tmp_path / "later"
+    seen = {}
+
+    class Slot:
+        def successful(self, method, status):
+            seen["successful"] = (time.monotonic(), sorted(p.name for p in out.glob("*")) if out.exists() else [], status)
+
+        def stored(self, method, status):
+            seen["stored"] = (time.monotonic(), status)
+
+    slot = Slot()
+    murko.connect("centringSuccessful", slot.successful)
+    murko.connect("centringFilesStored", slot.stored)
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    try:
+        job, ticks, gaps = _run_with_ticker(lambda: murko.centre(output_dir=out, prefix="later"))
+    finally:
+        murko.disconnect("centringSuccessful", slot.successful)
+        murko.disconnect("centringFilesStored", slot.stored)
+    result = job.value
+    t_ok, files_then, status_ok = seen["successful"]
+    t_stored, status_stored = seen["stored"]
+    # the UI hears of the centring (motors in place) before any 3D file exists
+    assert files_then == [] and status_ok["murko"]["files"] == {} and status_ok["murko"]["files_pending"] is True
+    assert status_ok["motors"] == pytest.approx(_positions(beamline))
+    # the files come with the later signal and in the result
+    assert t_stored >= t_ok
+    assert status_stored["murko"]["files_pending"] is False
+    assert status_stored["murko"]["files"] == result.files and set(result.files) == {"h5", "ply", "points", "png"}
+    assert all(Path(p).is_file() for p in result.files.values())
+    # the carving and writing ran in a thread: the hub kept ticking meanwhile
+    during = [g for t, g in zip(ticks[1:], gaps) if t_ok < t < t_stored]
+    assert result.timings_s["store"] > 0
+    assert len(during) >= 2, f"no ticks while the files were written ({result.timings_s['store']:.2f} s)"
+    assert max(during) < 0.25, f"the hub was blocked {max(during):.2f} s while the files were written"

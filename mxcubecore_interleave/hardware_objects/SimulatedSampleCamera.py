@@ -6,6 +6,12 @@ so nothing can be centred on it. This camera renders a pin, loop and crystal
 sampy, with the beamline's pixels-per-mm, beam mark and SampleView motor directions, so that
 centring on the mockup really converges.
 
+``orientation`` turns the camera: the scene is rendered with the tip to the left (a horizontal
+rotation axis) and then mirrored or turned by 90 degrees, so that ``vertical_up`` shows the sample
+on a vertical axis, tip up. The beam mark and pixels-per-mm the beamline reports are taken in the
+turned picture's frame. (mxcubecore's own SampleView maths assume a horizontal axis; a turned
+camera is for testing centring on a vertical axis, e.g. Murko's.)
+
 It keeps the camera interface that ``SampleView`` and mxcubeweb's video use: ``get_width``,
 ``get_height``, ``get_last_image``, ``get_available_stream_sizes``, ``get_stream_size``,
 ``set_stream_size``, ``stream_hash``, ``start_streaming``, ``restart_streaming``,
@@ -43,8 +49,9 @@ import numpy as np
 from mxcubecore import HardwareRepository as HWR
 from mxcubecore.BaseHardwareObjects import HardwareObject, HardwareObjectState
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from mxcubecore_interleave.murko.orientation import Orientation, tip_direction
 from mxcubecore_interleave.murko.scene import CameraView, MotorDirections, SampleScene, render
 
 __all__ = ["SimulatedSampleCamera", "parse_config_value"]
@@ -82,6 +89,15 @@ class SimulatedSampleCamera(HardwareObject):
         """Used only if the SampleView has none (it normally does: ``centring_motors``)."""
         stream_frame_rate: float = Field(10.0, gt=0, le=60)
         video_streamer: str = "video-streamer"
+        orientation: str = "horizontal"
+        """Where the sample tip points in the picture: horizontal (left), horizontal_flipped,
+        vertical_up, vertical_down (the latter two: a vertical rotation axis)."""
+
+        @field_validator("orientation")
+        @classmethod
+        def _direction(cls, value: str) -> str:
+            tip_direction(value)  # raises a ValueError that lists the allowed names
+            return value
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
@@ -112,20 +128,38 @@ class SimulatedSampleCamera(HardwareObject):
         """Mount another simulated sample (or none: ``SampleScene(mounted=False)``)."""
         self._scene = scene
 
+    def _turn(self) -> Orientation:
+        """From the rendered picture (tip left) to the camera's picture."""
+        return Orientation("left", self.config.orientation)
+
     def camera_view(self) -> CameraView:
-        """Size, beam mark, calibration and motor directions, read from the beamline now."""
+        """Size, beam mark, calibration and motor directions of the rendered (tip-left) picture.
+
+        Read from the beamline now; for a turned camera they are turned back from the camera's
+        frame (pixel k's centre at k, as the beam mark).
+        """
         beamline = HWR.beamline
         if beamline is None or beamline.diffractometer is None or beamline.beam is None:
             raise RuntimeError("the simulated camera needs HWR.beamline.diffractometer and .beam")
-        ppmm_x, ppmm_y = beamline.diffractometer.get_pixels_per_mm()
-        beam_x, beam_y = beamline.beam.get_beam_position_on_screen()
+        ppmm_x, ppmm_y = (float(v) for v in beamline.diffractometer.get_pixels_per_mm())
+        beam_x, beam_y = (float(v) for v in beamline.beam.get_beam_position_on_screen())
+        width, height = self.get_width(), self.get_height()
+        turn = self._turn()
+        if not turn.is_identity:
+            # the camera picture is the "server" side of the turn: map its beam mark back
+            rows, cols = height, width
+            position = turn.point_from_server(((beam_y + 0.5) / rows, (beam_x + 0.5) / cols))
+            height, width = turn.shape_from_server((rows, cols))
+            beam_y, beam_x = position[0] * height - 0.5, position[1] * width - 0.5
+            if (height, width) != (rows, cols):
+                ppmm_x, ppmm_y = ppmm_y, ppmm_x
         return CameraView(
-            width=self.get_width(),
-            height=self.get_height(),
-            beam_x=float(beam_x),
-            beam_y=float(beam_y),
-            pixels_per_mm_x=float(ppmm_x),
-            pixels_per_mm_y=float(ppmm_y),
+            width=width,
+            height=height,
+            beam_x=beam_x,
+            beam_y=beam_y,
+            pixels_per_mm_x=ppmm_x,
+            pixels_per_mm_y=ppmm_y,
             directions=self._directions(),
         )
 
@@ -147,7 +181,9 @@ class SimulatedSampleCamera(HardwareObject):
     def get_image_array(self) -> np.ndarray:
         """The current picture, (H, W, 3) uint8 RGB."""
         self._frame_index += 1
-        return render(self._scene, self.motor_positions(), self.camera_view(), frame_index=self._frame_index)
+        image = render(self._scene, self.motor_positions(), self.camera_view(), frame_index=self._frame_index)
+        turn = self._turn()
+        return image if turn.is_identity else turn.to_server(image)
 
     def get_jpeg(self, quality: int | None = None) -> bytes:
         """The current picture as JPEG bytes."""
