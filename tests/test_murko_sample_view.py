@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import gevent
@@ -17,7 +18,7 @@ from .murko_helpers import SignalRecorder, murko, murko_server  # noqa: F401 (fi
 
 pytestmark = pytest.mark.beamline
 
-SIGNALS = ("centringStarted", "centringSuccessful", "centringFailed", "centringAccepted")
+SIGNALS = ("centringStarted", "centringSuccessful", "centringFailed", "centringAccepted", "centringFilesStored")
 OFF_CENTRE = {"phiy": -0.03, "phiz": 0.01, "sampx": -0.02, "sampy": 0.02}
 
 
@@ -35,21 +36,95 @@ def test_the_auto_centring_button_centres_with_murko(beamline, murko, tmp_path):
         answer = sample_view.start_auto_centring()  # returns at once, like mxcubecore's
         assert answer == {"method": "Murko", "started": True}
         assert signals.names() == ["centringStarted"]
-        assert wait_until(lambda: "centringAccepted" in signals.names(), timeout=60)
+        assert wait_until(lambda: "centringFilesStored" in signals.names(), timeout=60)
     finally:
         signals.close()
-    assert signals.names() == ["centringStarted", "centringSuccessful", "centringAccepted"]
+    # the centring is reported (and accepted) once the motors are in place; the files follow
+    assert signals.names() == ["centringStarted", "centringSuccessful", "centringAccepted", "centringFilesStored"]
     assert signals.args("centringStarted") == ("Murko",)
     accepted, status = signals.args("centringAccepted")
     assert accepted is True and status["valid"] is True
+    assert status["murko"]["files"] == {} and status["murko"]["files_pending"] is True
     # mxcubeweb's adapter turns status["motors"] into a point with motor_positions_to_screen
     x, y = sample_view.motor_positions_to_screen(status["motors"])
     assert (x, y) == tuple(int(v) for v in beamline.beam.get_beam_position_on_screen())
-    files = status["murko"]["files"]
+    _, stored = signals.args("centringFilesStored")
+    files = stored["murko"]["files"]
     assert files["h5"].endswith("_murko.h5")
-    assert files["h5"].startswith(beamline.session.get_base_process_directory())
+    # no sample changer in this configuration: no mounted sample known, the session's directory
+    assert files["h5"].startswith(str(Path(beamline.session.get_base_process_directory()) / "murko"))
+    assert sample_view.get_centring_status()["murko"]["files"] == files
+    # the saved point carries them
+    point = sample_view.get_points()[-1]
+    assert point is sample_view.last_murko_point
+    assert point.get_centred_position().murko_files == files
     error = centring_error_mm(beamline)
     assert all(abs(v) < 0.002 for v in error.values()), error
+
+
+def _mount(beamline, mocker, address="1:01", name="sample1"):
+    """A sample changer whose loaded sample sits at ``address``."""
+    loaded = SimpleNamespace(get_address=lambda: address, get_name=lambda: name,
+                             get_coords=lambda: tuple(int(v) for v in address.split(":")))
+    changer = mocker.MagicMock()
+    changer.get_loaded_sample.return_value = loaded
+    changer.load.return_value = True
+    changer.has_loaded_sample.return_value = True
+    mocker.patch.object(type(beamline), "sample_changer", new_callable=mocker.PropertyMock, return_value=changer)
+    return changer
+
+
+def test_the_button_stores_in_the_mounted_samples_directory_and_on_its_point(beamline, murko, mocker):
+    """As the queue's tasks for that sample: <process dir>/LYS/LYS-sample1, prefix LYS-sample1."""
+    from mxcubecore_interleave.headless import HeadlessQueue
+
+    HeadlessQueue(beamline).add_sample("1:01", name="sample1", acronym="LYS")
+    _mount(beamline, mocker)
+    session = beamline.session
+    expected_dir = Path(session.get_process_directory("LYS/LYS-sample1"))
+    sample_view = beamline.sample_view
+    assert sample_view.sample_output() == (expected_dir, "LYS-sample1")
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    points_before = len(sample_view.get_points())
+    signals = SignalRecorder(sample_view, SIGNALS)
+    try:
+        sample_view.start_auto_centring()
+        assert wait_until(lambda: "centringFilesStored" in signals.names(), timeout=60)
+    finally:
+        signals.close()
+    files = signals.args("centringFilesStored")[1]["murko"]["files"]
+    for path in files.values():
+        assert Path(path).parent == expected_dir and Path(path).name.startswith("LYS-sample1_murko")
+        assert Path(path).is_file()
+    # one saved point, at the centred position, with the files on its centred position
+    points = sample_view.get_points()
+    assert len(points) == points_before + 1
+    cpos = points[-1].get_centred_position()
+    assert cpos.murko_files == files and cpos.centring_method == "murko"
+    centred = signals.args("centringSuccessful")[1]["motors"]
+    assert {k: v for k, v in cpos.as_dict().items() if k in centred} == pytest.approx(centred)
+
+
+def test_a_point_the_front_end_saved_gets_the_files(beamline, murko, mocker):
+    """mxcubeweb adds the point itself on centringSuccessful: the files go on that one."""
+    sample_view = beamline.sample_view
+    added = []
+
+    class FrontEnd:  # what mxcubeweb's SampleViewAdapter does on centringSuccessful
+        def __call__(self, method, status):
+            motors = dict(status["motors"])
+            added.append(sample_view.add_shape_from_mpos([motors], sample_view.motor_positions_to_screen(motors), "P"))
+
+    front_end = FrontEnd()
+    sample_view.connect("centringSuccessful", front_end.__call__)
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    n = len(sample_view.get_points())
+    try:
+        result = sample_view.centre_with_murko()
+    finally:
+        sample_view.disconnect("centringSuccessful", front_end.__call__)
+    assert len(sample_view.get_points()) == n + 1  # no second point
+    assert added[0].get_centred_position().murko_files == result.files != {}
 
 
 def test_the_queue_mounting_path_waits_for_the_murko_centring(beamline, murko, mocker):
@@ -57,10 +132,7 @@ def test_the_queue_mounting_path_waits_for_the_murko_centring(beamline, murko, m
     from mxcubecore.queue_entry import base_queue_entry
     from mxcubecore.queue_entry.base_queue_entry import CENTRING_METHOD
 
-    changer = mocker.MagicMock()
-    changer.load.return_value = True
-    changer.has_loaded_sample.return_value = True
-    mocker.patch.object(type(beamline), "sample_changer", new_callable=mocker.PropertyMock, return_value=changer)
+    _mount(beamline, mocker)
     beamline.queue_manager.centring_method = CENTRING_METHOD.LOOP
     place_sample(beamline, OFF_CENTRE, omega=0.0)
 

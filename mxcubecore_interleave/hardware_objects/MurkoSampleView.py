@@ -7,11 +7,20 @@ and the queue's sample mounting (``CENTRING_METHOD.LOOP`` / ``FULLY_AUTOMATIC``)
 on the sample view:
 
 * ``centringStarted("Murko")``;
-* on success ``centringSuccessful("Murko", status)`` then ``centringAccepted(True, status)``,
-  where ``status["motors"]`` is the centred position and ``status["murko"]`` holds the fit RMS
-  and the paths of the stored HDF5 / PLY / PNG;
+* on success, as soon as the motors are in place, ``centringSuccessful("Murko", status)`` then
+  ``centringAccepted(True, status)``, where ``status["motors"]`` is the centred position and
+  ``status["murko"]`` holds the fit RMS; the centred position is saved as a point (the one
+  mxcubeweb adds on these signals, or a new one without a front end);
+* then ``centringFilesStored("Murko", status)`` once the HDF5 / PLY / PNG are written, with their
+  paths in ``status["murko"]["files"]``; the same paths are attached to the saved point's centred
+  position (``point.get_centred_position().murko_files``, ``centring_method = "murko"``);
 * on failure ``centringFailed("Murko", status)`` then ``centringAccepted(False, status)``;
   the motors are where they were before.
+
+The auto-centring button's files go to the mounted sample's processing directory, named with
+its default prefix, as the queue's tasks for that sample would be
+(``session.get_process_directory(session.get_default_subdir(sample))``); with no sample known
+they go to ``<base process directory>/murko``.
 
 Example XML (``configuration/sample_view.xml``)::
 
@@ -27,11 +36,12 @@ Without a ``murko`` object in the beamline it falls back to mxcubecore's own aut
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import gevent
 from mxcubecore import HardwareRepository as HWR
-from mxcubecore.HardwareObjects.SampleView import SampleView
+from mxcubecore.HardwareObjects.SampleView import Point, SampleView
 
 from mxcubecore_interleave.hardware_objects.MurkoCentring import METHOD
 
@@ -50,6 +60,7 @@ class MurkoSampleView(SampleView):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.last_murko_result = None
+        self.last_murko_point: Point | None = None
         self._murko_task: gevent.Greenlet | None = None
 
     def murko(self):
@@ -95,30 +106,103 @@ class MurkoSampleView(SampleView):
 
     def _run(self, murko: Any, output_dir, prefix, overrides: dict[str, Any]):
         diffractometer = HWR.beamline.diffractometer
+        centred: dict[str, Any] = {}
+
+        def on_centred(result: Any) -> None:  # the motors are in place; the files come later
+            self._murko_task_done()
+            self.centring_status = result.status()
+            diffractometer.save_centring_positions()
+            self.emit("centringSuccessful", (METHOD, self.get_centring_status()))
+            self.current_centring_method = None
+            self.current_centring_procedure = None
+            self.accept_centring()
+            centred["point"] = self._centred_point(result.centred_position)
+
         try:
+            if output_dir is None:
+                output_dir, default_prefix = self.sample_output()
+                prefix = prefix or default_prefix
             diffractometer.wait_status_ready(60)
             diffractometer.set_phase(diffractometer.get_phase_enum.CENTRE)
-            result = murko.centre(output_dir=output_dir, prefix=prefix, **overrides)
+            result = murko.centre(output_dir=output_dir, prefix=prefix, on_centred=on_centred, **overrides)
         except gevent.GreenletExit:
-            self._murko_failed("cancelled")
+            if "point" not in centred:
+                self._murko_task_done()
+                self._murko_failed("cancelled")
             raise
         except Exception as exc:  # reported through the signals, never raised into the hub
+            self._murko_task_done()
             log.error("Murko centring failed: %s", exc)
             self._murko_failed(str(exc))
             return None
-        finally:
-            self._murko_task = None
+        self._attach_files(centred.get("point"), result)
         self.last_murko_result = result
-        self.centring_status = result.status()
-        diffractometer.save_centring_positions()
-        self.emit("centringSuccessful", (METHOD, self.get_centring_status()))
-        self.current_centring_method = None
-        self.current_centring_procedure = None
-        self.accept_centring()
         return result
 
+    def _murko_task_done(self) -> None:
+        if self._murko_task is gevent.getcurrent():
+            self._murko_task = None
+
+    def _centred_point(self, motors: dict[str, float]) -> Point:
+        """The saved point of this centred position: the newest one at these motor positions
+        (mxcubeweb adds it on centringSuccessful / centringAccepted), else a new one."""
+        for point in reversed(self.get_points()):
+            saved = point.get_centred_position().as_dict()
+            if all(saved.get(role) is not None and abs(float(saved[role]) - float(value)) < 1e-6
+                   for role, value in motors.items() if role in saved):
+                break
+        else:
+            x, y = self.motor_positions_to_screen(motors)
+            point = self.add_shape_from_mpos([dict(motors)], (x, y), "P")
+            self.emit("shapesChanged")
+        cpos = point.get_centred_position()
+        cpos.centring_method = "murko"
+        cpos.murko_files = {}
+        self.last_murko_point = point
+        return point
+
+    def _attach_files(self, point: Point | None, result: Any) -> None:
+        """Put the stored file paths on the saved point's centred position and in the status."""
+        files = dict(result.files)
+        if point is not None:
+            point.get_centred_position().murko_files = files
+        murko_status = self.centring_status.get("murko")
+        if isinstance(murko_status, dict):
+            murko_status.update(files=files, files_pending=False)
+        if "store" in result.timings_s:  # storing was asked for (the paths are {} if it failed)
+            self.emit("centringFilesStored", (METHOD, self.get_centring_status()))
+
+    def sample_output(self) -> tuple[Path | None, str | None]:
+        """Processing directory and prefix of the mounted sample, as its queue tasks get them.
+
+        The mounted sample is the sample changer's loaded one; its queue node (same location)
+        gives the protein acronym and name. (None, None) when no sample is known.
+        """
+        beamline = HWR.beamline
+        changer = getattr(beamline, "sample_changer", None)
+        try:
+            loaded = changer.get_loaded_sample() if changer is not None else None
+            if loaded is None:
+                log.warning("MurkoSampleView: no mounted sample known; Murko files go to the session's murko directory")
+                return None, None
+            session = beamline.session
+            node = _queue_sample(loaded)
+            if node is not None:
+                subdir, prefix = session.get_default_subdir(node), session.get_default_prefix(node)
+            else:
+                name = str(loaded.get_name() or loaded.get_address()).replace(":", "-")
+                subdir = session.get_default_subdir({"sampleName": name, "proteinAcronym": ""})
+                prefix = name
+            return Path(session.get_process_directory(subdir)), _safe_prefix(prefix)
+        except Exception:  # never lose a centring over a directory name: fall back, say so
+            log.exception("MurkoSampleView: could not find the mounted sample's directory; using the session's")
+            return None, None
+
     def cancel_centring(self) -> None:
-        """Abort a running Murko centring (the motors go back); otherwise the stock behaviour."""
+        """Abort a running Murko centring (the motors go back); otherwise the stock behaviour.
+
+        Once the motors are in place the centring is done: writing its files is not cancelled.
+        """
         task = self._murko_task
         if task is not None and not task.dead and task is not gevent.getcurrent():
             task.kill(block=True)
@@ -134,3 +218,33 @@ class MurkoSampleView(SampleView):
         self.current_centring_procedure = None
         self.centring_status["valid"] = False
         self.emit("centringAccepted", (False, self.get_centring_status()))
+
+
+def _queue_sample(loaded: Any) -> Any:
+    """The queue model's Sample node at the sample changer sample ``loaded``'s location."""
+    from mxcubecore.model import queue_model_objects as qmo
+
+    queue_model = getattr(HWR.beamline, "queue_model", None)
+    if queue_model is None:
+        return None
+    address = str(loaded.get_address())
+    coords = tuple(loaded.get_coords()) if hasattr(loaded, "get_coords") else None
+    stack = [queue_model.get_model_root()]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, qmo.Sample):
+            location = tuple(str(v) for v in node.location) if node.location else None
+            if node.loc_str == address or (coords and location == tuple(str(v) for v in coords)):
+                return node
+        stack.extend(node.get_children())
+    return None
+
+
+def _safe_prefix(prefix: str | None) -> str | None:
+    """A file-name prefix from LIMS names (``check_name``'s characters), or None."""
+    import re
+
+    if not prefix:
+        return None
+    cleaned = re.sub(r"[^A-Za-z0-9_.+-]", "_", str(prefix)).strip("._+-")
+    return cleaned or None
