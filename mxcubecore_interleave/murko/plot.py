@@ -25,7 +25,7 @@ def plot_centring(
     title: str = "",
     voxel_mm: float | None = None,
 ) -> Path:
-    """Fit of the vertical click offsets against omega, and the hull's three projections."""
+    """Fit of the click offsets across the rotation axis against omega, and the hull's three projections."""
     from matplotlib.figure import Figure  # no pyplot: no global state, safe outside the main thread
 
     omega = np.asarray(omega_deg, dtype=float)
@@ -35,7 +35,7 @@ def plot_centring(
     wr = np.radians(grid)
     axes[0].plot(grid, (fit.c + fit.A * np.cos(wr) + fit.B * np.sin(wr)) * 1000.0, label="fit")
     axes[0].plot(omega % 360, np.asarray(shift_um, dtype=float), "o", label="Murko clicks")
-    axes[0].set(xlabel="omega (deg)", ylabel="vertical offset from beam (um)", title=f"RMS {fit.rms * 1000:.2f} um")
+    axes[0].set(xlabel="omega (deg)", ylabel="offset across the axis from beam (um)", title=f"RMS {fit.rms * 1000:.2f} um")
     axes[0].legend(fontsize=8)
     unit = "um" if voxel_mm else "voxels"
     scale = voxel_mm * 1000.0 if voxel_mm else 1.0
