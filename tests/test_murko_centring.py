@@ -58,6 +58,18 @@ def test_the_fit_sees_the_offsets_that_were_set(beamline, murko, tmp_path):
     for role, offset in OFF_CENTRE.items():
         assert correction[role] == pytest.approx(-offset, abs=0.002), role
     assert result.files == {}
+    assert all(isinstance(p, bytes) for p in result.rounds[0].images)  # the camera's own JPEGs
+
+
+def test_rgb_pictures_are_encoded_off_the_hub_and_centre_the_same(beamline, murko, tmp_path):
+    """camera_jpeg off: the client encodes the RGB pictures in gevent's thread pool."""
+    place_sample(beamline, OFF_CENTRE, omega=0.0)
+    job, ticks, gaps = _run_with_ticker(lambda: murko.centre(store_3d=False, camera_jpeg=False))
+    result = job.value
+    assert all(isinstance(p, np.ndarray) for p in result.rounds[0].images)
+    assert result.timings_s["murko_encode"] > 0
+    assert all(abs(v) < 0.002 for v in centring_error_mm(beamline).values())
+    assert gaps.max() < 0.5
 
 
 def test_nothing_found_rotates_retries_then_fails_without_moving(beamline, murko, tmp_path, mocker):
