@@ -66,14 +66,25 @@ def is_sweep_master(path: Path) -> bool:
 def plan_targets(collection: Collection, out_dir: Path, policy: LayoutPolicy) -> list[tuple[Sweep, Path, str, str | None]]:
     """(sweep, target, layout, warning) for every sweep; refuses names that would hit detector files."""
     check_name(collection.prefix, "prefix")
-    sources = {p.resolve() for p in collection.source_masters}
-    sources |= {w.source_master.resolve() for w in collection.wedges if w.source_master}
-    data = {s.file.path.resolve() for sw in collection.sweeps for s in sw.segments()}
+    detector = [*collection.source_masters, *(w.source_master for w in collection.wedges if w.source_master),
+                *(s.file.path for sw in collection.sweeps for s in sw.segments())]
+    by_path = {os.path.normpath(p) for p in detector}
+    by_inode: set[tuple[int, int]] | None = None  # only needed when a target exists already
     out: list[tuple[Sweep, Path, str, str | None]] = []
     for sweep in collection.sweeps:
         check_name(sweep.id, "sweep id")
         target = out_dir / sweep_master_name(collection.prefix, sweep.id)
-        if target.resolve() in sources or target.resolve() in data:
+        hit = os.path.normpath(target) in by_path
+        if not hit and target.exists():
+            if by_inode is None:
+                by_inode = set()
+                for p in detector:
+                    with contextlib.suppress(OSError):
+                        st = os.stat(p)
+                        by_inode.add((st.st_dev, st.st_ino))
+            st = target.stat()
+            hit = (st.st_dev, st.st_ino) in by_inode
+        if hit:
             raise RepackageError(f"the sweep master {target} would replace a detector file; choose another prefix "
                                  "or output directory")
         if target.exists() and not is_sweep_master(target):

@@ -8,6 +8,7 @@ acquisition order. No pixel is copied.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -29,25 +30,43 @@ def sweep_master_name(prefix: str, sweep_id: str) -> str:
 
 
 def rel(path: Path, start: Path) -> str:
-    return os.path.relpath(path, start)
+    """``path`` relative to the directory ``start`` (the directories' part is computed once per
+    pair: a sweep master names hundreds of data files in one or two directories)."""
+    path, start = os.fspath(path), os.fspath(start)
+    if not (os.path.isabs(path) and os.path.isabs(start)):
+        return os.path.relpath(path, start)
+    head, tail = os.path.split(os.path.normpath(path))
+    d = _rel_dir(head, os.path.normpath(start))
+    return tail if d == "." else os.path.join(d, tail)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rel_dir(directory: str, start: str) -> str:
+    return os.path.relpath(directory, start)
 
 
 # -- helpers ------------------------------------------------------------------------------------
 def _replace(group: h5py.Group, name: str, data, dtype=None) -> h5py.Dataset:
-    """Replace a dataset by new values, keeping its attributes (units, vector, depends_on…)."""
-    attrs: list[tuple[str, object, h5py.h5t.TypeID]] = []
+    """Replace a dataset by new values, keeping its attributes (units, vector, depends_on…) with
+    their stored types (low-level: a sweep master rewrites ~20 of them, each with several)."""
+    saved: list[tuple[bytes, h5py.h5t.TypeID, h5py.h5s.SpaceID, np.ndarray]] = []
     if name in group:
-        old = group[name]
+        old = h5py.h5d.open(group.id, name.encode())
         dtype = dtype or old.dtype
-        for k in old.attrs:
-            attrs.append((k, old.attrs[k], old.attrs.get_id(k).get_type()))
+        for i in range(h5py.h5a.get_num_attrs(old)):
+            aid = h5py.h5a.open(old, index=i)
+            tid = aid.get_type()
+            buf = np.empty(aid.shape, dtype=aid.dtype)
+            aid.read(buf, mtype=tid)
+            saved.append((aid.get_name(), tid, aid.get_space(), buf))
+        old.close()
         del group[name]
     ds = group.create_dataset(name, data=np.asarray(data, dtype=dtype))
-    for k, v, tid in attrs:
-        if isinstance(tid, h5py.h5t.TypeStringID) and not tid.is_variable_str():
-            ascii_attr(ds, k, read_str(v))
+    for k, tid, space, buf in saved:
+        if isinstance(tid, h5py.h5t.TypeStringID) and not tid.is_variable_str() and tid.get_cset() != h5py.h5t.CSET_ASCII:
+            ascii_attr(ds, k.decode(), read_str(buf))  # fixed-length NeXus strings stay ASCII (durin)
         else:
-            ds.attrs[k] = v
+            h5py.h5a.create(ds.id, k, tid, space).write(buf, mtype=tid)
     return ds
 
 
@@ -62,14 +81,14 @@ def _relink(entry: h5py.Group, template: Path, master_dir: Path) -> None:
     """External links copied from the template (``Group.copy`` keeps them as they are) name files
     relative to the template's directory; make them relative to the sweep master's, which differs
     with an output sub-directory (an absolute name becomes relative too: NXmx reference §0.4)."""
-    found: list[tuple[str, h5py.ExternalLink]] = []
-    entry.visititems_links(lambda name, lk: found.append((name, lk)) if isinstance(lk, h5py.ExternalLink) else None)
-    for name, lk in found:
-        target = lk.filename if os.path.isabs(lk.filename) else os.path.join(template.parent, lk.filename)
+    from .series import external_links
+
+    for name, filename, path in external_links(entry.id):
+        target = filename if os.path.isabs(filename) else os.path.join(template.parent, filename)
         new = rel(Path(os.path.normpath(target)), master_dir)
-        if new != lk.filename:
+        if new != filename:
             del entry[name]
-            entry[name] = h5py.ExternalLink(new, lk.path)
+            entry[name] = h5py.ExternalLink(new, path)
 
 
 def copy_template(template: Path, f: h5py.File, master_dir: Path | None = None) -> int:
@@ -113,8 +132,10 @@ def copy_template(template: Path, f: h5py.File, master_dir: Path | None = None) 
 def write_nxdata_links(entry: h5py.Group, sweep: Sweep, master_dir: Path) -> h5py.Group:
     """Layout L: data_000001..K, one external link per whole data file, in sweep order."""
     data = nx_group(entry, "data", "NXdata")
+    links = data.id.links  # low-level: hundreds of links per sweep
     for i, seg in enumerate(sweep.segments()):
-        data[f"data_{i + 1:06d}"] = h5py.ExternalLink(rel(seg.file.path, master_dir), seg.file.dataset)
+        links.create_external(f"data_{i + 1:06d}".encode(), rel(seg.file.path, master_dir).encode(),
+                              seg.file.dataset.encode())
     return data
 
 
@@ -133,17 +154,23 @@ def write_nxdata_vds(entry: h5py.Group, sweep: Sweep, master_dir: Path) -> h5py.
     data = nx_group(entry, "data", "NXdata")
     ny, nx = sweep.frame_shape
     nP = sweep.n_frames
-    layout = h5py.VirtualLayout(shape=(nP, ny, nx), dtype=sweep.dtype)
+    fill = np.iinfo(sweep.dtype).max if sweep.dtype.kind in "ui" else np.nan
+    # low-level: h5py's VirtualSource[...] deep-copies itself per slice (~0.5 ms per source)
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_fill_value(np.array(fill, dtype=sweep.dtype))
+    space = h5py.h5s.create_simple((nP, ny, nx))
     k = 0
     for seg in _merged_runs(sweep.segments()):
         # an explicit relative name and shape, never VirtualSource(dataset): that would record
         # whatever (absolute) path the dataset was opened with (NXmx reference §4)
-        src = h5py.VirtualSource(rel(seg.file.path, master_dir), seg.file.dataset,
-                                 shape=(seg.file.n, ny, nx), dtype=sweep.dtype)
-        layout[k:k + seg.count] = src[seg.start:seg.start + seg.count]
+        vspace = space.copy()
+        vspace.select_hyperslab((k, 0, 0), (seg.count, ny, nx))
+        src = h5py.h5s.create_simple((seg.file.n, ny, nx))
+        src.select_hyperslab((seg.start, 0, 0), (seg.count, ny, nx))
+        dcpl.set_virtual(vspace, rel(seg.file.path, master_dir).encode(), seg.file.dataset.encode(), src)
         k += seg.count
-    fill = np.iinfo(sweep.dtype).max if sweep.dtype.kind in "ui" else np.nan
-    ds = data.create_virtual_dataset("data_000001", layout, fillvalue=fill)
+    ds = h5py.Dataset(h5py.h5d.create(data.id, b"data_000001", h5py.h5t.py_create(sweep.dtype, logical=True), space,
+                                      dcpl=dcpl))
     ds.attrs.create("image_nr_low", 1, dtype=np.uint64)
     ds.attrs.create("image_nr_high", nP, dtype=np.uint64)
     ascii_attr(data, "signal", "data_000001")
