@@ -26,7 +26,7 @@ from .digest import semantic_digest
 from .model import Collection, Sweep
 from .plan import Stage, collection_from_record
 from .sweep_master import build_sweep_master, record_json_for_masters, rel, sweep_master_name
-from .validate import LayoutPolicy, choose_layout, validate_inputs, validate_master
+from .validate import LayoutPolicy, choose_layout, nxmx_available, validate_inputs, validate_master
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,9 @@ def write_collection(
     after = collection.stage == "after"
     result = RepackageResult(warnings=validate_inputs(collection, check_files=after))
     result.warnings += _template_warnings(collection)
+    if not nxmx_available():
+        result.warnings.append("nxmx is not installed: the sweep masters were not parsed the way dxtbx reads them "
+                               "(NXmx reference §6, output 6); pip install nxmx")
     targets = plan_targets(collection, out_dir, layout)
     result.warnings += [w for *_x, w in targets if w]
     _fill_record(rec, collection, targets, base)
