@@ -2,7 +2,9 @@
 
 Goals (issue #5): 4 sweeps x 3 600 frames in 144 wedge series repackaged in <= 0.5 s; frame read
 throughput through a sweep master / directly from the data files >= 0.97. Also prints how the
-repackaging time grows with the number of wedges.
+repackaging time grows with the number of wedges, and one end-to-end run in a fresh Python process
+(interpreter start, imports including nxmx, and the repackaging), which is what a command-line
+call costs.
 
 Run: .venv/bin/python benchmarks/bench_repackage.py [--quick]
 """
@@ -10,8 +12,11 @@ Run: .venv/bin/python benchmarks/bench_repackage.py [--quick]
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,7 +75,7 @@ def make_collection(directory: Path, n_sweeps: int, frames_per_sweep: int, n_wed
     return path
 
 
-def time_repackage(rp: Path, repeats: int = 5) -> tuple[float, str]:
+def time_repackage(rp: Path, repeats: int = 5) -> tuple[float, float, str]:
     times = []
     layout = "?"
     for i in range(repeats):
@@ -82,6 +87,33 @@ def time_repackage(rp: Path, repeats: int = 5) -> tuple[float, str]:
         times.append(time.perf_counter() - t0)
         layout = "".join(m.layout for m in res.masters)
     return statistics.median(times), min(times), layout
+
+
+FRESH = """
+import time
+t0 = time.perf_counter()
+import logging
+import nxmx  # the validator parses every master with it
+from mxcubecore_interleave.nexus import repackage_record
+t1 = time.perf_counter()
+logging.getLogger("mxcubecore_interleave").setLevel(logging.ERROR)
+res = repackage_record({rp!r}, "after")
+t2 = time.perf_counter()
+print(json.dumps({{"imports": t1 - t0, "repackage": t2 - t1, "layouts": "".join(m.layout for m in res.masters)}}))
+"""
+
+
+def time_fresh_process(rp: Path) -> tuple[float, float, float]:
+    """(whole process, imports, repackaging) of one run in a new interpreter, seconds."""
+    for m in rp.parent.glob("bench_[A-D]_master.h5"):
+        m.unlink()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", "import json\n" + FRESH.format(rp=str(rp))], env=env,
+                         capture_output=True, text=True, check=True)
+    total = time.perf_counter() - t0
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    return total, d["imports"], d["repackage"]
 
 
 def read_all(datasets) -> int:
@@ -130,6 +162,10 @@ def main() -> None:
             t, best, layout = time_repackage(rp)
             print(f"  {label}: median {t:.3f} s (best {best:.3f} s)  layouts {layout}  goal <= 0.5 s  "
                   f"{'OK' if t <= 0.5 else 'MISSED'}")
+            if ipf == 25:
+                total, imports, run = time_fresh_process(rp)
+                print(f"    the same in a fresh process: {total:.3f} s end to end (imports {imports:.3f} s, "
+                      f"repackaging {run:.3f} s, the rest interpreter start)")
         print("growth with the number of wedges (4 sweeps x 3 600 frames, links)")
         counts = (16, 48, 144) if args.quick else (16, 48, 144, 288, 576)
         rows = []
