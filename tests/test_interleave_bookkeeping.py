@@ -1,11 +1,14 @@
 """RecordKeeper: the acquisition record while a plan runs (pure, no beamline)."""
 
+import json
+import re
+
 import pytest
 
 from mxcubecore_interleave.errors import RecordError
-from mxcubecore_interleave.interleave import parse_task, plan
-from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper
-from mxcubecore_interleave.record import AcquisitionRecord
+from mxcubecore_interleave.interleave import bookkeeping, parse_task, plan
+from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, differences
+from mxcubecore_interleave.record import AcquisitionRecord, RecordWriter
 
 TASK = {"sweeps": [{"id": "A", "energy_keV": 12.7, "num_images": 8, "osc_range": 0.5},
                    {"id": "B", "energy_keV": 13.0, "num_images": 8, "osc_range": 0.5}],
@@ -63,5 +66,112 @@ def test_resume_refuses_other_task(tmp_path):
     k = RecordKeeper.create(plan(parse_task(TASK)), tmp_path, 1)
     k.save()
     other = dict(TASK, sweeps=[dict(TASK["sweeps"][0], num_images=12), TASK["sweeps"][1]])
-    with pytest.raises(RecordError, match="other sweeps"):
+    with pytest.raises(RecordError, match=r"other settings than this task: sweep 'A': number of images 12 \(recorded: 8\)"):
         RecordKeeper.resume(k.path, plan(parse_task(other)), 1)
+
+
+def _finish_all(k, tmp_path, jobs):
+    for job in jobs:
+        k.begin(job)
+        series = f"{job.prefix}_{job.run}"
+        k.finish(job, str(tmp_path / f"{series}_master.h5"),
+                 [str(tmp_path / f"{series}_data_{i:06d}.h5") for i in range(1, 3)], job.n)
+
+
+def test_one_atomic_write_per_wedge_and_only_the_changed_wedge_serialised(tmp_path, mocker):
+    big = dict(TASK, sweeps=[dict(s, num_images=400) for s in TASK["sweeps"]])  # 200 wedges
+    k = RecordKeeper.create(plan(parse_task(big)), tmp_path, 1)
+    k.save()
+    writes = mocker.spy(bookkeeping, "atomic_write_bytes")
+    reorder = mocker.spy(k, "_reorder")
+    jobs = k.pending()
+    _finish_all(k, tmp_path, jobs[:1])
+    assert writes.call_count == 2  # the run starts ("running"), the wedge ends
+    for n, job in enumerate(jobs[1:60], start=1):
+        _finish_all(k, tmp_path, [job])
+        assert writes.call_count == 2 + n  # one write per wedge, begin() writes nothing
+        # the wedge and its two data files: nothing else is serialised again
+        assert k.writer.serialised == 3
+    assert reorder.call_count == 0  # wedges ending in turn are not sorted again
+    on_disk = AcquisitionRecord.load(k.path)
+    assert on_disk.to_json_dict() == k.record.to_json_dict()
+    assert [w.status for w in on_disk.wedges[:60]] == ["complete"] * 60
+    assert [(d.first_global, d.n) for d in on_disk.data_files[:3]] == [(1, 2), (3, 2), (5, 2)]
+
+
+def test_record_writer_matches_model_dump_and_sees_changes(tmp_path):
+    k = RecordKeeper.create(plan(parse_task(TASK)), tmp_path, 1)
+    w = RecordWriter()
+    text = w.text(k.record)
+    assert json.loads(text) == k.record.to_json_dict()
+    assert list(json.loads(text)) == list(k.record.to_json_dict())  # same key order
+    assert w.text(k.record) == text and w.serialised == 0
+    k.record.wedges[2].data_files.append("extra.h5")  # changed in place: found without hints
+    k.record.sweeps[0].lims_collection_id = 7
+    assert json.loads(w.text(k.record)) == k.record.to_json_dict() and w.serialised == 2
+
+
+def test_resume_finds_a_wedge_the_record_did_not_see_start(tmp_path):
+    """begin() does not write: a crash mid-wedge leaves it 'planned' on disk; its files decide."""
+    import h5py
+    import numpy as np
+
+    p = plan(parse_task(TASK))
+    k = RecordKeeper.create(p, tmp_path, 1)
+    k.save()
+    jobs = k.pending()
+    _finish_all(k, tmp_path, jobs[:1])
+    k.begin(jobs[1])  # dies during wedge 2 after 3 of its 4 frames (2 per file)
+    series = f"{jobs[1].prefix}_1"
+    (tmp_path / f"{series}_master.h5").write_bytes(b"")
+    for i, n in ((1, 2), (2, 1)):
+        with h5py.File(tmp_path / f"{series}_data_{i:06d}.h5", "w") as f:
+            f["/entry/data/data"] = np.zeros((n, 2, 2), dtype=np.uint16)
+    assert AcquisitionRecord.load(k.path).wedges[1].status == "planned"
+    k2 = RecordKeeper.resume(k.path, p, 1)
+    w = k2.record.wedges[1]
+    assert (w.status, w.n_collected, w.start_time is not None) == ("partial", 3, True)
+    nxt = k2.pending()[0]
+    assert (nxt.sweep, nxt.first_frame, nxt.n, nxt.wedge_part) == (jobs[1].sweep, 4, 1, "B_w001b")
+    assert not any(q.exists() for q in k2.planned_paths())  # nothing on disk is planned again
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"energy_keV": 12.8}, "sweep 'A': energy 12.8000 keV, 0.96863 Å (recorded: 12.7000 keV, 0.97625 Å)"),
+    ({"kappa": 30.0}, "sweep 'A': kappa 30 deg (recorded: 0 deg)"),
+    ({"phi": 90.0}, "sweep 'A': phi 90 deg"),
+    ({"transmission": 20.0}, "sweep 'A': transmission 20 % (recorded: 100 %)"),
+    ({"exposure_time": 0.05}, "sweep 'A': exposure time 0.05 s"),
+    ({"resolution": 2.0}, "sweep 'A': resolution 2 Å (recorded: not set)"),
+    ({"detector_distance": 250.0}, "sweep 'A': detector distance 250 mm"),
+    ({"omega_start": 10.0}, "sweep 'A': omega start 10 deg"),
+    ({"inverse_beam": True}, "the sweeps are A, A_inv, B"),
+])
+def test_resume_refuses_changed_settings_naming_them(tmp_path, change, message):
+    k = RecordKeeper.create(plan(parse_task(TASK)), tmp_path, 1)
+    k.save()
+    other = dict(TASK, sweeps=[dict(TASK["sweeps"][0], **change), TASK["sweeps"][1]])
+    assert differences(k.record, plan(parse_task(other)))
+    with pytest.raises(RecordError, match=re.escape(message)):
+        RecordKeeper.resume(k.path, plan(parse_task(other)), 1)
+
+
+def test_resume_refuses_other_wedges_and_files_but_not_another_order(tmp_path):
+    k = RecordKeeper.create(plan(parse_task(TASK)), tmp_path, 1)
+    k.save()
+    with pytest.raises(RecordError, match=r"sweep 'A': wedge size 2 images \(recorded: 4\)"):
+        RecordKeeper.resume(k.path, plan(parse_task(dict(TASK, wedge_size=2))), 1)
+    with pytest.raises(RecordError, match=r"sweep 'A': 4 images per data file \(recorded: 2\)"):
+        RecordKeeper.resume(k.path, plan(parse_task(dict(TASK, images_per_file=4))), 1)
+    k2 = RecordKeeper.resume(k.path, plan(parse_task(dict(TASK, strategy="round_robin"))), 1)
+    assert [j.prefix for j in k2.pending()] == [j.prefix for j in k.pending()]  # the recorded order
+
+
+def test_resume_infers_the_wedge_size_of_an_older_record(tmp_path):
+    k = RecordKeeper.create(plan(parse_task(TASK)), tmp_path, 1)
+    for s in k.record.sweeps:  # written before the record kept these
+        s.wedge_images = s.images_per_file = None
+    k.save()
+    assert differences(AcquisitionRecord.load(k.path), plan(parse_task(TASK))) == []
+    assert "wedge size 2 images (recorded: 4)" in differences(AcquisitionRecord.load(k.path),
+                                                               plan(parse_task(dict(TASK, wedge_size=2))))[0]

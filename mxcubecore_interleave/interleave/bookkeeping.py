@@ -1,14 +1,21 @@
 """Keep the acquisition record while a plan runs: planned wedges, what each wedge really wrote, resume.
 
 Pure (no hardware): the queue entry tells it "wedge started" and "wedge ended with these files";
-it writes the record (``mxcube-interleaved/1``, record.py) atomically each time. A wedge that was
-cut short is marked ``partial`` and its missing frames become a new planned wedge with its own
-detector series (``<sweep>_w003b``), so no file name is ever reused and a re-run collects exactly
-the frames still missing.
+it writes the record (``mxcube-interleaved/1``, record.py) atomically once per wedge, when the
+wedge ends (and when a run starts). A wedge that was cut short is marked ``partial`` and its
+missing frames become a new planned wedge with its own detector series (``<sweep>_w003b``), so no
+file name is ever reused and a re-run collects exactly the frames still missing. A process that
+died mid-wedge leaves that wedge ``planned`` or ``running`` in the record: on resume the files on
+disk say what it holds.
+
+The cost per wedge must not grow with the number of wedges (1 440 wedges are usual): the JSON of
+unchanged wedges is reused (``RecordWriter``), the order is sorted again only when a wedge ends
+out of turn, and numbers are recomputed from the wedge that changed on.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import string
 from dataclasses import dataclass
@@ -16,8 +23,18 @@ from pathlib import Path
 
 from ..eiger.naming import data_name, master_name, series_name, split_counts
 from ..errors import RecordError
-from ..record import AcquisitionRecord, DataFileRecord, SweepRecord, WedgeRecord, now_iso, record_path
+from ..atomic import atomic_write_bytes
+from ..record import (
+    AcquisitionRecord,
+    DataFileRecord,
+    RecordWriter,
+    SweepRecord,
+    WedgeRecord,
+    now_iso,
+    record_path,
+)
 from .planner import Plan
+from .task import HC_KEV_A
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,62 @@ def record_prefix(task_prefix: str, run: int) -> str:
     return f"{task_prefix}_{run}"
 
 
+def _close(a: float | None, b: float | None, tol: float) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    return "not set" if v is None else f"{v:g}{unit}"
+
+
+def differences(rec: AcquisitionRecord, plan: Plan) -> list[str]:
+    """What the task ``plan`` was made from would collect differently from ``rec`` (empty: same).
+
+    Everything that changes the data of a sweep counts: the sweeps themselves, energy
+    (wavelength), kappa, phi, omega start, oscillation, image count, exposure, transmission,
+    resolution or detector distance, wedge size, images per data file. The order of the wedges
+    still to collect does not: a resume keeps the recorded order.
+    """
+    task = plan.task
+    want_ids = [s.id for s in plan.sweeps]
+    have_ids = [s.id for s in rec.sweeps]
+    if want_ids != have_ids:
+        return [f"the sweeps are {', '.join(want_ids)} (recorded: {', '.join(have_ids)})"]
+    first_wedge = {w.sweep: w for w in rec.wedges if w.sweep_first_frame == 1}
+    out: list[str] = []
+    for s, r in zip(plan.sweeps, rec.sweeps):
+        def check(what: str, new: float | None, old: float | None, unit: str, tol: float) -> None:
+            if not _close(new, old, tol):
+                out.append(f"sweep {s.id!r}: {what} {_fmt(new, unit)} (recorded: {_fmt(old, unit)})")
+
+        if not _close(s.wavelength, r.wavelength_A, 1e-6):
+            out.append(f"sweep {s.id!r}: energy {s.energy:.4f} keV, {s.wavelength:.5f} Å "
+                       f"(recorded: {HC_KEV_A / r.wavelength_A:.4f} keV, {r.wavelength_A:.5f} Å)")
+        check("kappa", s.kappa, r.kappa if r.kappa is not None else 0.0, " deg", 1e-6)
+        check("phi", s.phi, r.phi if r.phi is not None else 0.0, " deg", 1e-6)
+        check("omega start", s.omega_start, r.omega_start, " deg", 1e-9)
+        check("oscillation per image", s.osc_range, r.omega_increment, " deg", 1e-9)
+        check("number of images", s.num_images, r.n_frames, "", 0)
+        check("exposure time", s.exposure_time, r.exposure_time, " s", 1e-9)
+        check("transmission", s.transmission, r.transmission, " %", 1e-9)
+        check("resolution", s.resolution, r.resolution, " Å", 1e-9)
+        check("detector distance", s.detector_distance, r.detector_distance, " mm", 1e-9)
+        if (s.inverse_of or None) != (r.inverse_of or None):
+            out.append(f"sweep {s.id!r}: inverse-beam partner of {s.inverse_of} (recorded: {r.inverse_of})")
+        wedge = task.wedge_images(s)
+        old_wedge = r.wedge_images
+        if old_wedge is None and s.id in first_wedge:  # older records: the first wedge is a full one
+            old_wedge = first_wedge[s.id].n
+        if old_wedge is not None and old_wedge != wedge:
+            out.append(f"sweep {s.id!r}: wedge size {wedge} images (recorded: {old_wedge})")
+        ipf = task.images_per_file or wedge
+        if r.images_per_file is not None and r.images_per_file != ipf:
+            out.append(f"sweep {s.id!r}: {ipf} images per data file (recorded: {r.images_per_file})")
+    return out
+
+
 def _rel(path: str | os.PathLike[str], base: Path) -> str:
     return os.path.relpath(os.path.abspath(path), base)
 
@@ -56,11 +129,26 @@ class RecordKeeper:
         self.task_prefix = task_prefix
         self.run = run
         self.images_per_file = images_per_file  # per sweep
+        self.writer = RecordWriter()
+        self.saves = 0  # atomic writes of the record (tests, benchmarks)
+        self._files: list[list[DataFileRecord]] = []  # data files of each wedge, in list order
+        # wedges changed since the last save (None: unknown, the writer compares them all)
+        self._changed: list[WedgeRecord] | None = None
         self._index()
 
     def _index(self) -> None:
         # wedges are found by their detector master name: unique, and stable when orders change
         self._by_master = {w.source_master: w for w in self.record.wedges}
+        self._n_done = self._count_done()
+
+    def _count_done(self) -> int:
+        """How many wedges at the head of the list are collected (the rest is planned)."""
+        n = 0
+        for w in self.record.wedges:
+            if w.status not in ("complete", "partial"):
+                break
+            n += 1
+        return n
 
     def _wedge(self, job: WedgeJob) -> WedgeRecord:
         return self._by_master[master_name(series_name(job.prefix, job.run))]
@@ -82,6 +170,7 @@ class RecordKeeper:
                 omega_increment=s.osc_range, n_frames=s.num_images, kappa=s.kappa, phi=s.phi,
                 exposure_time=s.exposure_time, transmission=s.transmission, resolution=s.resolution,
                 detector_distance=s.detector_distance, inverse_of=s.inverse_of,
+                wedge_images=task.wedge_images(s), images_per_file=ipf[s.id],
                 lims_collection_id=(lims_collection_ids or {}).get(s.id)))
         rec = AcquisitionRecord(acquisition_id=f"{rprefix}-{now_iso()}", prefix=rprefix, sweeps=sweeps)
         keeper = cls(rec, record_path(directory, rprefix), task.prefix, run, ipf)
@@ -95,18 +184,19 @@ class RecordKeeper:
     def resume(cls, path: str | os.PathLike[str], plan: Plan, run: int) -> "RecordKeeper":
         """The record of an interrupted run of the same task; refuses a record of another task."""
         rec = AcquisitionRecord.load(path)
+        changed = differences(rec, plan)
+        if changed:
+            raise RecordError(f"{path} was written for other settings than this task: {'; '.join(changed)}")
         task = plan.task
-        want = [(s.id, s.num_images, round(s.omega_start, 6), round(s.osc_range, 9)) for s in plan.sweeps]
-        have = [(s.id, s.n_frames, round(s.omega_start, 6), round(s.omega_increment, 9)) for s in rec.sweeps]
-        if want != have:
-            raise RecordError(f"{path} records other sweeps than this task ({have} vs {want}); "
-                              "use another prefix or run number")
         ipf = {s.id: task.images_per_file or task.wedge_images(s) for s in plan.sweeps}
         keeper = cls(rec, Path(path), task.prefix, run, ipf)
         for w in list(rec.wedges):
-            if w.status == "running":  # the process died mid-wedge: trust only the files on disk
+            # "running": the process died mid-wedge. "planned" with files on disk: it died after
+            # the detector started but before the record was written. Trust only the disk.
+            if w.status == "running" or (w.status == "planned" and keeper._on_disk(w)):
                 keeper._settle_from_disk(w)
         rec.renumber()
+        keeper._index()
         keeper._rebuild_data_files()
         return keeper
 
@@ -136,12 +226,23 @@ class RecordKeeper:
 
     # -- updates ----------------------------------------------------------------------------------
     def save(self) -> Path:
-        return self.record.save(self.path)
+        """One atomic write of the whole record (only changed parts are serialised again)."""
+        self.record.touch()
+        self.saves += 1
+        text = self.writer.text(self.record, changed_wedges=self._changed)
+        self._changed = []
+        return atomic_write_bytes(self.path, text.encode("utf-8"))
+
+    def _touched(self, *wedges: WedgeRecord) -> None:
+        if self._changed is not None:
+            self._changed.extend(wedges)
 
     def reload(self) -> None:
         """Take what another writer (the repackager) added to the record."""
         self.record = AcquisitionRecord.load(self.path)
+        self._changed = None
         self._index()
+        self._rebuild_data_files()
 
     def set_status(self, status: str, *, save: bool = True) -> None:
         self.record.status = status  # type: ignore[assignment]
@@ -149,12 +250,16 @@ class RecordKeeper:
             self.save()
 
     def begin(self, job: WedgeJob, *, save: bool = True) -> None:
+        """The wedge starts. Written only when the run starts (record status becomes "running"):
+        the wedge's own "running" is not needed on disk, since resume trusts the files there."""
         w = self._wedge(job)
         w.status = "running"
         w.start_time = now_iso()
-        self.record.status = "running"
-        if save:
-            self.save()
+        self._touched(w)
+        if self.record.status != "running":
+            self.record.status = "running"
+            if save:
+                self.save()
 
     def finish(self, job: WedgeJob, master: str | None, data_files: list[str], n_written: int,
                start_time: str | None = None, end_time: str | None = None) -> WedgeRecord | None:
@@ -163,6 +268,7 @@ class RecordKeeper:
         Returns the new planned wedge for the missing frames, if any.
         """
         w = self._wedge(job)
+        self._touched(w)
         w.n_collected = max(0, min(int(n_written), w.n))
         w.end_time = end_time or now_iso()
         if start_time:
@@ -178,7 +284,7 @@ class RecordKeeper:
                 rest = self._plan_rest(w)
             else:  # nothing written: the same wedge stays planned, under a fresh series name
                 self._rename_planned(w)
-        self._reorder()
+        self._place(w, rest)
         self.save()
         return rest
 
@@ -202,7 +308,7 @@ class RecordKeeper:
     def _next_part(self, wedge_part: str) -> str:
         """``A_w003`` -> ``A_w003b`` -> ``A_w003c`` …: a series name never used before."""
         root = wedge_part.rstrip(string.ascii_lowercase)
-        used = {w.source_master for w in self.record.wedges}
+        used = self._by_master
         for letter in string.ascii_lowercase[1:]:
             cand = f"{root}{letter}"
             if master_name(self._series(cand)) not in used and not (self.base / master_name(self._series(cand))).exists():
@@ -220,12 +326,13 @@ class RecordKeeper:
                                    sweep.omega_start + (first - 1) * sweep.omega_increment,
                                    self._next_part(self._part_of(w)))
         # collect the missing frames next (same settings as the wedge that was cut)
-        self.record.wedges.remove(w_rest)
-        self.record.wedges.insert(self.record.wedges.index(w) + 1, w_rest)
+        ws = self.record.wedges
+        ws.pop()  # _add_planned appended it
+        ws.insert(_index_of(ws, w) + 1, w_rest)
         return w_rest
 
     def _rename_planned(self, w: WedgeRecord) -> None:
-        if (self.base / w.source_master).exists():  # type: ignore[operator]
+        if self._on_disk(w):
             part = self._next_part(self._part_of(w))
             series = self._series(part)
             self._by_master.pop(w.source_master, None)
@@ -233,6 +340,7 @@ class RecordKeeper:
             w.data_files = self._planned_files(series, w.n, w.sweep)
             self._by_master[w.source_master] = w
         w.start_time = w.end_time = None
+        self._touched(w)
 
     def _settle_from_disk(self, w: WedgeRecord) -> None:
         master = self.base / w.source_master  # type: ignore[operator]
@@ -248,7 +356,35 @@ class RecordKeeper:
                 break
             present.append(str(p))
             n += _frames_in(p, c)
+        if not w.start_time:  # died before the record said the wedge started
+            w.start_time = _file_time(master)
         self.finish(self.job(w), str(master), present, n)
+
+    def _on_disk(self, w: WedgeRecord) -> bool:
+        return any((self.base / name).exists() for name in [w.source_master, *w.data_files[:1]] if name)
+
+    def _place(self, w: WedgeRecord, rest: WedgeRecord | None) -> None:
+        """Keep "collected wedges first, in acquisition order" after ``w`` ended.
+
+        Normally ``w`` is the first planned wedge and simply joins the collected ones: no sort,
+        and numbers change only from ``w`` on (not at all if it was complete).
+        """
+        ws = self.record.wedges
+        i = self._n_done
+        collected = w.status in ("complete", "partial")
+        in_turn = i < len(ws) and ws[i] is w
+        if in_turn and collected and i > 0:  # started after the last collected one
+            in_turn = (ws[i - 1].start_time or "", ws[i - 1].order) <= (w.start_time or "", w.order)
+        if not in_turn:
+            self._reorder()
+            return
+        if collected:
+            self._n_done += 1
+        if rest is not None or w.n_collected != w.n:
+            self._touched(*self.record.renumber(i))
+            self._rebuild_data_files()
+        else:  # nothing moved, no number changed: only this wedge's data files
+            self._rebuild_data_files(only=i)
 
     def _reorder(self) -> None:
         """Collected wedges first (acquisition order), then planned ones in plan order."""
@@ -256,20 +392,42 @@ class RecordKeeper:
         done.sort(key=lambda w: (w.start_time or "", w.order))
         todo = [w for w in self.record.wedges if w.status not in ("complete", "partial")]  # list order
         self.record.wedges = done + todo
-        self.record.renumber()
+        self._n_done = len(done)
+        self._touched(*self.record.renumber())
         self._rebuild_data_files()
 
-    def _rebuild_data_files(self) -> None:
-        out: list[DataFileRecord] = []
-        for w in self.record.wedges:
-            collected = w.status in ("complete", "partial")
-            n_total = w.n_collected if collected else w.n
-            counts = split_counts(n_total, self.images_per_file[w.sweep]) if n_total else []
-            g = w.first_global
-            for name, c in zip(w.data_files, counts):
-                out.append(DataFileRecord(file=name, first_global=g, n=c))
-                g += c
-        self.record.data_files = out
+    def _wedge_files(self, w: WedgeRecord) -> list[DataFileRecord]:
+        n_total = w.n_collected if w.status in ("complete", "partial") else w.n
+        counts = split_counts(n_total, self.images_per_file[w.sweep]) if n_total else []
+        files, g = [], w.first_global
+        for name, c in zip(w.data_files, counts):
+            files.append(DataFileRecord.model_construct(file=name, first_global=g, n=c))
+            g += c
+        return files
+
+    def _rebuild_data_files(self, only: int | None = None) -> None:
+        """``data_files`` from the wedges (``only``: just that wedge changed, numbers did not)."""
+        ws = self.record.wedges
+        if only is None or len(self._files) != len(ws):
+            self._files = [self._wedge_files(w) for w in ws]
+        else:
+            self._files[only] = self._wedge_files(ws[only])
+        self.record.data_files = list(itertools.chain.from_iterable(self._files))
+
+
+def _index_of(items: list, item: object) -> int:
+    """Position by identity (``list.index`` compares pydantic models field by field)."""
+    for i, x in enumerate(items):
+        if x is item:
+            return i
+    raise ValueError("not in the list")
+
+
+def _file_time(path: Path) -> str:
+    import datetime as _dt
+
+    t = path.stat().st_mtime
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
 
 def _frames_in(path: Path, expected: int) -> int:
