@@ -146,6 +146,8 @@ class BeamlineLimits(BaseModel):
     kappa: tuple[float, float] = (-360.0, 360.0)
     phi: tuple[float, float] = (-720.0, 720.0)
     max_images: int = 99999
+    has_kappa: bool = Field(True, description="False: no kappa motor, every sweep must have kappa 0")
+    has_phi: bool = Field(True, description="False: no kappa_phi motor, every sweep must have phi 0")
 
 
 class InterleavedTask(BaseModel):
@@ -254,9 +256,15 @@ def check_limits(task: InterleavedTask, limits: BeamlineLimits) -> None:
                             f"{limits.detector_distance_mm[0]}–{limits.detector_distance_mm[1]} mm")
         if outside(s.exposure_time, limits.exposure_time):
             problems.append(f"sweep {s.id!r}: exposure time {s.exposure_time} s is outside {limits.exposure_time[0]}–{limits.exposure_time[1]} s")
-        if outside(s.kappa, limits.kappa):
+        if not limits.has_kappa and abs(s.kappa) > 1e-6:
+            problems.append(f"sweep {s.id!r}: kappa {s.kappa:g} deg cannot be set: the diffractometer has no "
+                            "kappa motor (use kappa 0, or a kappa goniometer)")
+        elif outside(s.kappa, limits.kappa):
             problems.append(f"sweep {s.id!r}: kappa {s.kappa} deg is outside {limits.kappa[0]}–{limits.kappa[1]} deg")
-        if outside(s.phi, limits.phi):
+        if not limits.has_phi and abs(s.phi) > 1e-6:
+            problems.append(f"sweep {s.id!r}: phi {s.phi:g} deg cannot be set: the diffractometer has no "
+                            "kappa_phi motor (use phi 0, or a kappa goniometer)")
+        elif outside(s.phi, limits.phi):
             problems.append(f"sweep {s.id!r}: phi {s.phi} deg is outside {limits.phi[0]}–{limits.phi[1]} deg")
         if s.num_images > limits.max_images:
             problems.append(f"sweep {s.id!r}: {s.num_images} images is more than the {limits.max_images} allowed")

@@ -12,8 +12,12 @@ A thin adapter between mxcubecore's queue and the pure core (``mxcubecore_interl
   are set only when they change;
 * after each wedge the acquisition record (``<prefix>_<run>_acquisition.json``) is written
   atomically and progress goes out on the queue manager's ``queue_interleaved_sw_done``;
-* ``stop()`` (what the queue manager's stop calls) aborts the running wedge at once;
-  ``stop_after_wedge()`` ends after it. Either way the record says what was collected, and
+* stopping: mxcubecore's queue has one stop, ``QueueManager.stop()``, which mxcubeweb's Stop
+  and Abort and Qt's Stop all call, and which kills the queue's greenlet. It aborts the running
+  wedge at once (``stop()``), except while the collection is held by the queue's Pause between
+  two wedges: then nothing is cut and it ends there ("stopped"). Pause itself finishes the
+  running wedge and waits; ``stop_after_wedge()`` (or ``stop_after_current_wedge()``) finishes
+  the running wedge and ends the queue. Either way the record says what was collected, and
   running the entry again resumes with the wedges not yet collected;
 * sweep masters come from the ``master_file_repackager`` role, after the collection (and before
   it with ``write_masters_before``).
@@ -52,7 +56,7 @@ from mxcubecore.queue_entry.base_queue_entry import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mxcubecore_interleave.errors import InterleaveError, OverwriteRefusedError
+from mxcubecore_interleave.errors import InterleaveError, OverwriteRefusedError, RecordError, UnsafePathError
 from mxcubecore_interleave.interleave import (
     BeamlineLimits,
     InterleavedTask,
@@ -61,10 +65,11 @@ from mxcubecore_interleave.interleave import (
     check_limits,
     plan,
 )
-from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, WedgeJob, record_prefix
+from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, WedgeJob, differences, record_prefix
 from mxcubecore_interleave.interleave.task import explain
+from mxcubecore_interleave.paths import inside
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
-from mxcubecore_interleave.record import RECORD_SUFFIX
+from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
 
 __all__ = [
     "InterleavedCollectionQueueEntry",
@@ -73,6 +78,7 @@ __all__ = [
     "InterleavedUserParameters",
     "beamline_limits",
     "register",
+    "stop_after_current_wedge",
     "task_from_parameters",
 ]
 
@@ -203,7 +209,20 @@ def beamline_limits(bl: Any = None) -> BeamlineLimits:
             kw[key] = tuple(float(x) for x in acq[name])
     if "number_of_images" in acq:
         kw["max_images"] = int(acq["number_of_images"][1])
+    motors = goniometer_motors(bl.diffractometer)
+    kw["has_kappa"], kw["has_phi"] = "kappa" in motors, "kappa_phi" in motors
     return BeamlineLimits(**kw)
+
+
+def goniometer_motors(diffr: Any) -> set[str]:
+    """Which of ``kappa`` and ``kappa_phi`` the diffractometer has (a motor object, not None)."""
+    if diffr is None:
+        return set()
+    try:
+        motors = dict(diffr.get_motors())  # AbstractDiffractometer: the motors it really has
+    except Exception:
+        motors = {name: getattr(diffr, name, None) for name in ("kappa", "kappa_phi")}
+    return {name for name in ("kappa", "kappa_phi") if motors.get(name) is not None}
 
 
 class InterleavedCollectionQueueModel(PluginTaskNode):
@@ -254,14 +273,21 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
 
     def __init__(self, view=None, data_model: InterleavedCollectionQueueModel | None = None) -> None:
         super().__init__(view=view, data_model=data_model)
+        # stop requests: kept until a run honours them (a request made before execute() starts
+        # is not lost), dropped when the queue stops while this entry is not running
         self._abort = False
         self._stop_after_wedge = False
+        self._held = False  # waiting in the queue's Pause between two wedges
+        self._collecting = False  # a wedge of this entry is in HWR.beamline.collect
         self._failure: str | None = None
         self.keeper: RecordKeeper | None = None
         self.plan: Plan | None = None
         self.bookkeeping_s: list[float] = []  # per wedge, without the hardware time
         self._idle = gevent.event.Event()  # set when no execute() of this entry is running
         self._idle.set()
+        qm = getattr(getattr(HWR, "beamline", None), "queue_manager", None)
+        if qm is not None:  # a bound method: PyDispatcher holds slots weakly
+            qm.connect("queue_stopped", self._queue_stopped)
 
     def wait_idle(self, timeout: float | None = 60.0) -> bool:
         """Wait until a stopped run has settled its record (and sweep masters); True if idle."""
@@ -269,27 +295,43 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
 
     # -- control ----------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Abort now: the running wedge ends at once (its frames are kept and recorded)."""
-        self._abort = True
+        """What the queue's stop calls: abort the running wedge now (its frames are kept and
+        recorded). Held by the queue's Pause between two wedges, nothing is cut: the collection
+        ends there ("stopped")."""
+        if self._held:
+            self._stop_after_wedge = True
+            text = "Stopped"
+        else:
+            self._abort = True
+            text = "Aborted"
         view = self.get_view()
         if view is not None:
-            view.setText(1, "Aborted")
+            view.setText(1, text)
         collect = HWR.beamline.collect
-        if collect is not None:
+        if self._collecting and collect is not None:  # never another task's collection
             collect.stop_collect()
         logging.getLogger("queue_exec").info("Calling stop on: %s", self)
 
     def stop_after_wedge(self) -> None:
-        """End after the wedge being collected (no frame lost, nothing cut short)."""
+        """End after the wedge being collected (nothing cut short) and stop the queue.
+
+        Asked before the entry runs, it ends the entry before its first wedge.
+        """
         self._stop_after_wedge = True
+
+    def _queue_stopped(self, *args) -> None:
+        # the queue stopped while this entry was not running (e.g. waiting in the queue's pause
+        # before it): a stop aimed at that queue run must not stop the next one
+        if self._idle.is_set():
+            self._abort = self._stop_after_wedge = False
 
     def post_execute(self) -> None:
         """An unfinished collection stays checked (with its sample and group) so that running the
         queue again resumes it; a finished one is marked executed as usual."""
         super().post_execute()
         keeper = self.keeper
-        if keeper is None or keeper.record.status == "completed":
-            return
+        if keeper is not None and keeper.record.status == "completed":
+            return  # (no keeper: stopped before its first wedge, still to do)
         self._keep_checked()
         # the sample's and group's post_execute run after this one (normal end, soft stop): check
         # them again once they are done
@@ -315,20 +357,25 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         try:
             self._execute()
         finally:
+            # the requests were for this run (honoured, or the run ended anyway)
+            self._abort = self._stop_after_wedge = self._held = self._collecting = False
             self._idle.set()
 
     def _execute(self) -> None:
         super().execute()
-        self._abort = self._stop_after_wedge = False
+        if self._abort or self._stop_after_wedge:  # asked before the run started: nothing moves
+            what = "aborted" if self._abort else "stopped"
+            raise QueueAbortedException(f"interleaved collection {what} before its first wedge; "
+                                        "run it again to start it", self)
         self._failure = None
         model: InterleavedCollectionQueueModel = self.get_data_model()
         bl = HWR.beamline
         pt = model.get_path_template()
-        directory = Path(pt.directory)
         try:
+            directory = data_directory(pt.directory, bl.session)
             task0 = model.get_task(1)
             check_limits(task0, beamline_limits(bl))
-            run, resume = choose_run(directory, task0.prefix)
+            run, resume = self._choose_run(directory, task0.prefix)
             pt.run_number = run
             task = model.get_task(run)
             self.plan = p = plan(task)
@@ -355,11 +402,17 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
             self._move_to_centred_position(model)
             applied: dict[str, Any] = {}
             for k, job in enumerate(jobs):
-                if self._stop_after_wedge:
-                    state = "stopped"
+                if not self._abort and not self._stop_after_wedge and qm.is_paused():
+                    user_log.info("Interleaved collection %s paused after wedge %d of %d",
+                                  keeper.record.prefix, done_before + k, n_total)
+                    self._held = True
+                    try:
+                        qm.wait_for_pause_event()
+                    finally:
+                        self._held = False
+                if self._abort or self._stop_after_wedge:
+                    state = "aborted" if self._abort else "stopped"
                     break
-                if hasattr(qm, "wait_for_pause_event"):
-                    qm.wait_for_pause_event()
                 sweep = p.sweep(job.sweep)
                 self._apply_settings(sweep, applied)
                 t0 = time.perf_counter()
@@ -368,7 +421,11 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                 params = self._wedge_params(job, sweep, directory)
                 t1 = time.perf_counter()
                 collect_slot.message = None
-                bl.collect.collect("mxcube", [params])
+                self._collecting = True
+                try:
+                    bl.collect.collect("mxcube", [params])
+                finally:
+                    self._collecting = False
                 t2 = time.perf_counter()
                 result = params.get("detector_files")
                 if result is None:
@@ -385,7 +442,13 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                         self._failure = collect_slot.message or "the detector stopped early"
                     break
         except BaseException as exc:  # killed by the queue's stop, or failed: settle the record first
-            state = "aborted" if (self._abort or isinstance(exc, gevent.GreenletExit)) else "failed"
+            killed = isinstance(exc, gevent.GreenletExit)
+            if current is None and self._stop_after_wedge and not self._abort:
+                state = "stopped"  # the queue's stop while held by its pause: nothing was cut
+            elif self._abort or killed:
+                state = "aborted"
+            else:
+                state = "failed"
             if current is not None:
                 self._settle_killed_wedge(current)
             self._finish(state, model)
@@ -397,10 +460,48 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         self._finish(state, model)
         if state == "aborted":
             raise QueueAbortedException("interleaved collection aborted; run it again to resume", self)
+        if state == "stopped":  # ends the queue, as a stop should; the entry stays checked
+            raise QueueAbortedException(
+                f"interleaved collection stopped after wedge {len(keeper.record.wedges) - len(keeper.pending())} "
+                f"of {len(keeper.record.wedges)}; run it again to resume", self)
         if state == "failed":
             raise QueueExecutionException(f"interleaved collection failed: {self._failure}", self)
 
     # -- helpers ------------------------------------------------------------------------------------
+    def _choose_run(self, directory: Path, prefix: str) -> tuple[int, bool]:
+        """The run to collect, and whether it resumes an unfinished one.
+
+        * This queue entry's own run was interrupted: it is resumed; if the task was edited
+          since, in a way that changes the data, it is refused (resuming would mix settings in
+          one sweep) with what changed.
+        * Otherwise the latest run of ``prefix`` (``choose_run``) is unfinished: a task with the
+          same settings resumes it (e.g. the queue was rebuilt after a restart); a different
+          task reusing the prefix starts the next run, and the unfinished one is left as it is.
+        """
+        model = self.get_data_model()
+        own = Path(model.record_path) if model.record_path else None
+        own_run = _run_of(own, prefix) if own is not None and own.parent == directory else None
+        if own_run is not None and own.is_file():
+            rec = AcquisitionRecord.load(own)
+            if rec.status != "completed":  # this entry's own interrupted run: resume it or refuse
+                changed = differences(rec, plan(model.get_task(own_run)))
+                if changed:
+                    raise RecordError(
+                        f"this collection (run {own_run} of {prefix!r}) was interrupted and its settings changed "
+                        f"since: {'; '.join(changed)}. Restore them to resume it, or queue it as a new task "
+                        "(which starts a new run)")
+                return own_run, True
+        run, resume = choose_run(directory, prefix)
+        if not resume:
+            return run, False
+        path = directory / f"{record_prefix(prefix, run)}{RECORD_SUFFIX}"
+        changed = differences(AcquisitionRecord.load(path), plan(model.get_task(run)))
+        if not changed:
+            return run, True
+        user_log.warning("Interleaved collection %s: run %d is unfinished and was collected with other "
+                         "settings (%s); this task starts run %d", prefix, run, "; ".join(changed), run + 1)
+        return run + 1, False
+
     def _open_record(self, p: Plan, directory: Path, run: int, resume: bool) -> RecordKeeper:
         path = directory / f"{record_prefix(p.task.prefix, run)}{RECORD_SUFFIX}"
         if resume:
@@ -496,29 +597,38 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                 return cur is None or any(c is None or abs(c - t) > tol for c, t in zip(cur, target))
             return cur is None or abs(cur - target) > tol
 
-        if differs("energy", sweep.energy, bl.energy.get_value):
+        energy_changed = differs("energy", sweep.energy, bl.energy.get_value)
+        if energy_changed:
             bl.energy.set_value(sweep.energy, timeout=timeout)
             applied["energy"] = sweep.energy
+            applied.pop("resolution", None)  # at a fixed detector distance it moved with the energy
         diffr = bl.diffractometer
-        if getattr(diffr, "kappa", None) is not None:
-            def read_kp():
-                v = diffr.get_value_motors(["kappa", "kappa_phi"])
-                return (v["kappa"], v["kappa_phi"])
+        motors = goniometer_motors(diffr)  # the start refused kappa/phi a missing motor cannot set
+        if motors:
+            names = sorted(motors)
+            target = tuple(sweep.kappa if n == "kappa" else sweep.phi for n in names)
 
-            if differs("kappa_phi", (sweep.kappa, sweep.phi), read_kp, tol=1e-3):
-                diffr.set_value_motors({"kappa": sweep.kappa, "kappa_phi": sweep.phi}, timeout=timeout)
-                applied["kappa_phi"] = (sweep.kappa, sweep.phi)
+            def read_kp():
+                v = diffr.get_value_motors(names)
+                return tuple(v[n] for n in names)
+
+            if differs("kappa_phi", target, read_kp, tol=1e-3):
+                diffr.set_value_motors(dict(zip(names, target)), timeout=timeout)
+                applied["kappa_phi"] = target
         if differs("transmission", sweep.transmission, bl.transmission.get_value, tol=1e-6):
             bl.transmission.set_value(sweep.transmission, timeout=timeout)
             applied["transmission"] = sweep.transmission
         if sweep.resolution is not None:
-            if differs("resolution", sweep.resolution, bl.resolution.get_value):
+            # after an energy change the same resolution needs another distance: set it again
+            if energy_changed or differs("resolution", sweep.resolution, bl.resolution.get_value):
                 bl.resolution.set_value(sweep.resolution, timeout=timeout)
                 applied["resolution"] = sweep.resolution
-        elif sweep.detector_distance is not None:
+                applied.pop("distance", None)
+        elif sweep.detector_distance is not None:  # the distance does not move with the energy
             if differs("distance", sweep.detector_distance, bl.detector.distance.get_value, tol=1e-3):
                 bl.detector.distance.set_value(sweep.detector_distance, timeout=timeout)
                 applied["distance"] = sweep.detector_distance
+                applied.pop("resolution", None)
 
     def _wedge_params(self, job: WedgeJob, sweep: Sweep, directory: Path) -> dict:
         """The collect dict of one wedge (as ``to_collect_dict`` makes them), settings already applied."""
@@ -649,20 +759,41 @@ def _bl_config(bl) -> dict | None:
         return None
 
 
+def data_directory(directory: str, session: Any) -> Path:
+    """The collection's directory, refused unless it is inside the session's data directory."""
+    if not directory:
+        raise UnsafePathError("the collection has no data directory")
+    base = session.get_base_image_directory() if session is not None else None
+    if base:
+        try:
+            inside(base, directory)
+        except UnsafePathError:
+            raise UnsafePathError(
+                f"the data directory {directory} is outside the session's data directory {base}; "
+                "choose a sub-directory of the session") from None
+    return Path(directory)
+
+
+def _run_of(path: Path, prefix: str) -> int | None:
+    m = re.match(rf"^{re.escape(prefix)}_(\d+){re.escape(RECORD_SUFFIX)}$", path.name)
+    return int(m.group(1)) if m else None
+
+
 def choose_run(directory: Path, prefix: str) -> tuple[int, bool]:
-    """(run, resume): the latest unfinished run of ``prefix`` is resumed; otherwise a new run."""
-    pattern = re.compile(rf"^{re.escape(prefix)}_(\d+){re.escape(RECORD_SUFFIX)}$")
+    """(run, unfinished): the latest run of ``prefix`` if its record is unfinished, else a new run.
+
+    Whether an unfinished run is resumed depends on the task (``_choose_run``): the same
+    settings resume it, other settings get the next run number.
+    """
     runs = []
     if directory.is_dir():
         for p in directory.iterdir():
-            m = pattern.match(p.name)
-            if m:
-                runs.append(int(m.group(1)))
+            r = _run_of(p, prefix)
+            if r is not None:
+                runs.append(r)
     if not runs:
         return 1, False
     last = max(runs)
-    from mxcubecore_interleave.record import AcquisitionRecord
-
     try:
         rec = AcquisitionRecord.load(directory / f"{prefix}_{last}{RECORD_SUFFIX}")
     except InterleaveError:
@@ -670,6 +801,17 @@ def choose_run(directory: Path, prefix: str) -> tuple[int, bool]:
     if rec.status != "completed":
         return last, True
     return last + 1, False
+
+
+def stop_after_current_wedge(queue_manager: Any = None) -> bool:
+    """Ask the running interleaved collection to end after its current wedge (and stop the
+    queue there); for scripts and site front ends. False if none is running."""
+    qm = queue_manager or HWR.beamline.queue_manager
+    entry = qm.get_current_entry()
+    if isinstance(entry, InterleavedCollectionQueueEntry) and not entry._idle.is_set():
+        entry.stop_after_wedge()
+        return True
+    return False
 
 
 def register(entry_cls: type[BaseQueueEntry] = InterleavedCollectionQueueEntry) -> None:
