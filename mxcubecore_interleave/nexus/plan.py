@@ -118,7 +118,7 @@ def collection_from_record(
                                          f"collected {w.n_collected}")
                 if w.data_files:
                     listed = [join(base, d) for d in w.data_files]
-                    stored = [Path(os.path.normpath(d.path)) for d in info.data_files]
+                    stored = [d.path for d in info.data_files]  # read_series normalises them
                     if listed != stored:
                         raise RepackageError(f"{src} links {[p.name for p in stored]} but the record lists "
                                              f"{[p.name for p in listed]} for wedge {w.order}")

@@ -75,9 +75,12 @@ class _Reader:
     def scalar(self, path: str) -> float | None:
         """First value of a numeric dataset, or None."""
         dsid = self.dataset(path)
-        if dsid is None or dsid.dtype.kind not in "iuf":
+        if dsid is None:
             return None
-        arr = np.empty(dsid.shape, dtype=dsid.dtype)
+        dtype = dsid.dtype  # each .dtype/.shape of an id builds a new HDF5 object: ask once
+        if dtype.kind not in "iuf":
+            return None
+        arr = np.empty(dsid.shape, dtype=dtype)
         if arr.size == 0:
             return None
         dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, arr)
@@ -97,7 +100,8 @@ class _Reader:
             dsid = self.dataset(p)
             if dsid is None:
                 continue
-            dtype = dsid.dtype if dsid.dtype.kind == "f" else np.dtype(np.float64)
+            dtype = dsid.dtype
+            dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
             arr = np.empty(dsid.shape, dtype=dtype)
             dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, arr)
             return np.atleast_1d(arr), p
@@ -217,7 +221,7 @@ def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
                 low = int(buf.ravel()[0])
             plist = dsid.get_create_plist()
             filters = frozenset(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))
-            shape = tuple(int(x) for x in dsid.shape)
+            shape = tuple(int(x) for x in dsid.shape)  # each .shape/.dtype builds an HDF5 object: once
             hdr = _Header(shape[0] if shape else 0, shape, dsid.dtype, filters, low)
         finally:
             dsid.close()
@@ -276,6 +280,7 @@ def read_series(master: str | os.PathLike[str], *, brief: bool = False) -> Serie
         filters: set[int] = set()
         expect = 1
         links = data.id.links
+        master_dir = os.fspath(master.parent)
         for k in names:
             if links.get_info(k.encode()).type != h5py.h5l.TYPE_EXTERNAL:
                 raise RepackageError(f"{master}: /entry/data/{k} is not an external link to a data file")
@@ -283,7 +288,7 @@ def read_series(master: str | os.PathLike[str], *, brief: bool = False) -> Serie
             if os.path.isabs(filename):
                 raise RepackageError(f"{master}: /entry/data/{k} points to the absolute path {filename}; "
                                      "the repackager only follows relative links")
-            path = Path(os.path.normpath(master.parent / filename))
+            path = Path(os.path.normpath(os.path.join(master_dir, filename)))
             n, fshape, fdtype, flt = open_data_file(path, target, expect_first=expect, what=f"{master.name}:{k}")
             if header_shape and fshape != header_shape:
                 raise RepackageError(f"{path} holds {fdtype} frames of {fshape}, but {master.name} describes a "

@@ -176,16 +176,24 @@ def _walk_tree(f: h5py.File, shown: Path) -> tuple[list[str], list[str]]:
     return nxdata, nxdet
 
 
-def _read_frame(dsid, index: int) -> np.ndarray:
-    """Frame ``index`` of a 3-D dataset (low-level: hundreds are read per master)."""
-    shape = dsid.shape
-    if not 0 <= index < shape[0]:
-        raise IndexError(f"frame {index + 1} of {shape[0]}")
-    fspace = dsid.get_space()
-    fspace.select_hyperslab((index, 0, 0), (1, shape[1], shape[2]))
-    out = np.empty((1, shape[1], shape[2]), dtype=dsid.dtype)
-    dsid.read(h5py.h5s.create_simple(out.shape), fspace, out)
-    return out[0]
+class _Stack:
+    """A 3-D dataset id with its shape and dtype asked once (each ``.shape``/``.dtype`` of an id
+    builds a new HDF5 object, and hundreds of frames are read per master)."""
+
+    def __init__(self, dsid) -> None:
+        self.id = dsid
+        self.shape = tuple(dsid.shape)
+        self.dtype = dsid.dtype
+
+    def frame(self, index: int) -> np.ndarray:
+        ny, nx = self.shape[1], self.shape[2]
+        if not 0 <= index < self.shape[0]:
+            raise IndexError(f"frame {index + 1} of {self.shape[0]}")
+        fspace = self.id.get_space()
+        fspace.select_hyperslab((index, 0, 0), (1, ny, nx))
+        out = np.empty((1, ny, nx), dtype=self.dtype)
+        self.id.read(h5py.h5s.create_simple(out.shape), fspace, out)
+        return out[0]
 
 
 class _FrameCheck:
@@ -207,7 +215,7 @@ class _FrameCheck:
         self.keys = [x[0] for x in self.wanted]
         self.failure: str | None = None
 
-    def check_block(self, via, start: int, n: int) -> None:
+    def check_block(self, via: _Stack, start: int, n: int) -> None:
         """Compare the wanted frames that fall into the block [start, start+n) of dataset ``via``."""
         lo, hi = bisect.bisect_left(self.keys, start), bisect.bisect_left(self.keys, start + n)
         if self.failure or lo == hi:
@@ -221,9 +229,9 @@ class _FrameCheck:
                 try:
                     if (path, seg.file.dataset) not in direct:
                         fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY)
-                        direct[(path, seg.file.dataset)] = (fid, h5py.h5d.open(fid, seg.file.dataset.encode()))
-                    got = _read_frame(via, k - start)
-                    want = _read_frame(direct[(path, seg.file.dataset)][1], idx)
+                        direct[(path, seg.file.dataset)] = (fid, _Stack(h5py.h5d.open(fid, seg.file.dataset.encode())))
+                    got = via.frame(k - start)
+                    want = direct[(path, seg.file.dataset)][1].frame(idx)
                 except (KeyError, OSError, IndexError, ValueError) as exc:
                     self.failure = (f"{self.shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
                                     f"or from {path.name} (frame {idx + 1}): {exc}")
@@ -232,8 +240,8 @@ class _FrameCheck:
                     self.failure = (f"{self.shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
                                     f"from frame {idx + 1} of {path.name}")
         finally:
-            for fid, dsid in direct.values():
-                dsid.close()
+            for fid, stack in direct.values():
+                stack.id.close()
                 fid.close()
 
 
@@ -277,14 +285,17 @@ def _blocks(f: h5py.File, sweep: Sweep, shown: Path, read_frames: bool, frames: 
                     raise RepackageError(f"{shown}: {k} points to {filename}, which does not exist") from None
                 raise RepackageError(f"{shown}: {k} cannot be opened through its link to {filename}: {exc}") from exc
             try:
-                if not isinstance(dsid, h5py.h5d.DatasetID) or len(dsid.shape) != 3:
+                if not isinstance(dsid, h5py.h5d.DatasetID):
+                    raise RepackageError(f"{shown}: {k} ({filename}:{dset}) is not a dataset")
+                stack = _Stack(dsid)
+                if len(stack.shape) != 3:
                     raise RepackageError(f"{shown}: {k} ({filename}:{dset}) is not a 3-D image stack")
-                if tuple(dsid.shape[1:]) != tuple(sweep.frame_shape) or np.dtype(dsid.dtype) != sweep.dtype:
-                    raise RepackageError(f"{shown}: {k} ({filename}) holds {dsid.dtype} frames of "
-                                         f"{tuple(dsid.shape[1:])}, sweep {sweep.id} {sweep.dtype} frames of "
+                if stack.shape[1:] != tuple(sweep.frame_shape) or stack.dtype != sweep.dtype:
+                    raise RepackageError(f"{shown}: {k} ({filename}) holds {stack.dtype} frames of "
+                                         f"{stack.shape[1:]}, sweep {sweep.id} {sweep.dtype} frames of "
                                          f"{tuple(sweep.frame_shape)}")
-                n = int(dsid.shape[0])
-                frames.check_block(dsid, total, n)
+                n = int(stack.shape[0])
+                frames.check_block(stack, total, n)
             finally:
                 dsid.close()
             total += n
@@ -312,7 +323,7 @@ def _blocks(f: h5py.File, sweep: Sweep, shown: Path, read_frames: bool, frames: 
             raise RepackageError(f"{shown}: data_000001 holds {ds.dtype} frames of {tuple(ds.shape[1:])}, sweep "
                                  f"{sweep.id} {sweep.dtype} frames of {tuple(sweep.frame_shape)}")
         if read_frames:
-            frames.check_block(ds.id, 0, ds.shape[0])
+            frames.check_block(_Stack(ds.id), 0, ds.shape[0])
         return int(ds.shape[0])
     raise RepackageError(f"{shown}: /entry/data must be external links only (layout L) or one virtual dataset "
                          f"data_000001 (layout V), has {keys}")
