@@ -112,3 +112,37 @@ def test_cli_lists_its_commands(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert "mxcube-interleave" in capsys.readouterr().out
+
+
+PURE_CORE = ["mxcubecore_interleave.interleave", "mxcubecore_interleave.interleave.planner",
+             "mxcubecore_interleave.interleave.bookkeeping", "mxcubecore_interleave.interleave.schedule",
+             "mxcubecore_interleave.record", "mxcubecore_interleave.nexus",
+             "mxcubecore_interleave.murko.fit", "mxcubecore_interleave.murko.hull"]
+
+
+def test_pure_core_imports_neither_mxcubecore_nor_gevent(tmp_path):
+    """The core (planner, record, NeXus writer and validator, centring fit, 3D hull) is imported
+    and used in a fresh interpreter; neither mxcubecore nor gevent may end up in sys.modules."""
+    import subprocess
+    import sys
+
+    code = f"""
+import importlib, json, pkgutil, sys
+mods = {PURE_CORE!r}
+import mxcubecore_interleave.nexus as nx
+mods += [f"mxcubecore_interleave.nexus.{{m.name}}" for m in pkgutil.iter_modules(nx.__path__)]
+for m in mods:
+    importlib.import_module(m)
+from mxcubecore_interleave.interleave import parse_task, plan
+from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper
+p = plan(parse_task({{"sweeps": [{{"id": "A", "energy_keV": 12.7, "num_images": 4, "inverse_beam": True}}],
+                     "wedge_size": 2}}))
+k = RecordKeeper.create(p, {str(tmp_path)!r}, 1)
+job = k.pending()[0]
+k.begin(job)
+k.finish(job, None, [], 0)
+print(json.dumps(sorted({{n.split(".")[0] for n in sys.modules}} & {{"mxcubecore", "gevent"}})))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

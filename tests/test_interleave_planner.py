@@ -1,5 +1,6 @@
 """The wedge planner and the task model: pure, no beamline."""
 
+import math
 import re
 from collections import defaultdict
 
@@ -19,25 +20,47 @@ from mxcubecore_interleave.interleave import (
 STRATEGIES = ("round_robin", "inverse_adjacent", "min_motion")
 
 
+OSC = [0.05, 0.1, 0.25, 0.5, 1.0]
+
+
 @st.composite
 def tasks(draw):
+    """Valid tasks: wedges in images or degrees, images per file, resolution or distance, any
+    transmission; energies and orientations from a few values so that sweeps share settings."""
     n = draw(st.integers(1, 5))
-    energies = draw(st.lists(st.sampled_from([12.4, 12.7, 13.0]), min_size=n, max_size=n))
+    unit = draw(st.sampled_from(["images", "degrees"]))
+    degrees = draw(st.sampled_from([0.5, 1.0, 2.0])) if unit == "degrees" else None
     sweeps = []
     for i in range(n):
-        sweeps.append({
+        osc = draw(st.sampled_from([o for o in OSC if degrees is None or round(degrees / o) * o == degrees]))
+        per_wedge = round(degrees / osc) if degrees is not None else 1
+        sweep = {
             "id": f"s{i}",
-            "energy_keV": energies[i],
+            "energy_keV": draw(st.sampled_from([12.4, 12.7, 13.0])),
             "kappa": draw(st.sampled_from([0.0, 30.0])),
             "phi": draw(st.sampled_from([0.0, 90.0])),
             "omega_start": draw(st.floats(-180, 180, allow_nan=False)),
-            "osc_range": draw(st.sampled_from([0.05, 0.1, 0.25, 1.0])),
-            "num_images": draw(st.integers(1, 60)),
+            "osc_range": osc,
+            "num_images": draw(st.integers(per_wedge, max(60, per_wedge))),
+            "transmission": draw(st.sampled_from([100.0, 50.0]) | st.floats(0.01, 100, allow_nan=False)),
             "inverse_beam": draw(st.booleans()),
-        })
-    wedge = draw(st.integers(1, min(s["num_images"] for s in sweeps)))
-    return {"sweeps": sweeps, "wedge_size": wedge, "strategy": draw(st.sampled_from(STRATEGIES)),
-            "prefix": "x"}
+        }
+        where = draw(st.sampled_from(["resolution", "detector_distance", None]))
+        if where == "resolution":
+            sweep["resolution"] = draw(st.sampled_from([1.5, 2.0]))
+        elif where == "detector_distance":
+            sweep["detector_distance"] = draw(st.sampled_from([200.0, 350.0]))
+        sweeps.append(sweep)
+    if unit == "images":
+        wedge = draw(st.integers(1, min(s["num_images"] for s in sweeps)))
+        sizes = [wedge]
+    else:
+        wedge = degrees
+        sizes = [round(degrees / s["osc_range"]) for s in sweeps]
+    common = math.gcd(*sizes)
+    ipf = draw(st.sampled_from([None] + [d for d in range(1, common + 1) if common % d == 0]))
+    return {"sweeps": sweeps, "wedge_size": wedge, "wedge_unit": unit, "images_per_file": ipf,
+            "strategy": draw(st.sampled_from(STRATEGIES)), "prefix": "x"}
 
 
 @settings(max_examples=150, deadline=None)
@@ -63,6 +86,14 @@ def test_every_frame_once_in_omega_order(data):
     assert g - 1 == task.total_images
     # detector series names are never reused
     assert len({w.prefix for w in p.wedges}) == len(p.wedges)
+    # every wedge but a sweep's last has the wedge size; images per file divide it
+    for s in task.all_sweeps():
+        ns = [w.n for w in p.wedges if w.sweep == s.id]
+        size = task.wedge_images(s)
+        assert all(n == size for n in ns[:-1]) and 0 < ns[-1] <= size
+        assert size % (task.images_per_file or size) == 0
+        if task.wedge_unit == "degrees":
+            assert size * s.osc_range == pytest.approx(task.wedge_size)
 
 
 @settings(max_examples=100, deadline=None)
