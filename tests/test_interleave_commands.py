@@ -60,3 +60,40 @@ def test_schema_is_versioned_and_validates_a_task(tmp_path, capsys):
     f.write_text(json.dumps(dict(TASK, wedge_size=100)))
     assert main(["schema", "--check", str(f)]) == 1
     assert "larger than sweep 'peak'" in capsys.readouterr().err
+
+
+def flat_queue_parameters(**kw):
+    """What mxcubeweb posts for the task: one flat dict, split by the queue builder."""
+    return {"prefix": "lyso", "subdir": "il", "experiment_name": None, "skip_existing_images": False,
+            "take_snapshots": 0, "num_images": 6, "osc_start": 0.0, "osc_range": 0.5, "energy": 12.7,
+            "transmission": 50.0, "resolution": 2.0, "first_image": 1, "kappa": 0.0, "kappa_phi": 0.0,
+            "shutterless": True, "take_dark_current": False, "inverse_beam": False, "num_passes": 1,
+            "offset": 0, **kw}
+
+
+def test_schema_of_the_queue_model_is_versioned_and_maps_every_task_field(tmp_path, capsys):
+    from mxcubecore_interleave.interleave import InterleavedTask
+    from mxcubecore_interleave.queue_entries.interleaved_collection import InterleavedCollectionQueueEntry
+
+    assert main(["schema", "--queue-model"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$id"] == "mxcube-interleaved-queue-task/1"
+    data_model = InterleavedCollectionQueueEntry.DATA_MODEL.model_json_schema()
+    assert {k: schema[k] for k in data_model} == data_model  # the queue's DATA_MODEL, as it is
+    assert list(schema["properties"]) == ["path_parameters", "common_parameters", "collection_parameters",
+                                          "user_collection_parameters", "legacy_parameters"]
+    user = schema["$defs"]["InterleavedUserParameters"]["properties"]
+    assert {"sweeps", "wedge_size", "wedge_unit", "strategy", "images_per_file", "write_masters_before"} <= set(user)
+    mapping = schema["x-task-mapping"]
+    assert set(mapping) == set(InterleavedTask.model_fields)  # every task field has a source
+    for field, source in mapping.items():
+        if source.startswith("user_collection_parameters."):
+            assert source.split(".")[1].split(";")[0] in user, field
+    f = tmp_path / "params.json"
+    f.write_text(json.dumps(flat_queue_parameters(wedge_size=3, sweeps=[
+        {"id": "peak", "energy_keV": 12.66, "num_images": 6, "inverse_beam": True}])))
+    assert main(["schema", "--queue-model", "--check", str(f)]) == 0
+    assert "2 sweeps, 12 images" in capsys.readouterr().out
+    f.write_text(json.dumps(flat_queue_parameters(wedge_size=30)))  # no sweeps: one from the standard fields
+    assert main(["schema", "--queue-model", "--check", str(f)]) == 1
+    assert "larger than sweep 's1'" in capsys.readouterr().err

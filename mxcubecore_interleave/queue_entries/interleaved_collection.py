@@ -58,6 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mxcubecore_interleave.errors import InterleaveError, OverwriteRefusedError, RecordError, UnsafePathError
 from mxcubecore_interleave.interleave import (
+    TASK_SCHEMA_VERSION,
     BeamlineLimits,
     InterleavedTask,
     Plan,
@@ -76,6 +77,8 @@ __all__ = [
     "InterleavedCollectionQueueModel",
     "InterleavedCollectionTaskParameters",
     "InterleavedUserParameters",
+    "QUEUE_SCHEMA_VERSION",
+    "TASK_FROM_QUEUE",
     "beamline_limits",
     "register",
     "stop_after_current_wedge",
@@ -164,6 +167,27 @@ class InterleavedCollectionTaskParameters(BaseModel):
             "wedge_size": col, "wedge_unit": col, "strategy": col, "images_per_file": col,
             "sweeps": {"items": {"inverse_of": {"ui:widget": "hidden"}}},
         })
+
+
+QUEUE_SCHEMA_VERSION = "mxcube-interleaved-queue-task/1"
+
+# Where each InterleavedTask field comes from in the DATA_MODEL (task_from_parameters does this;
+# ``mxcube-interleave schema --queue-model`` prints it as "x-task-mapping").
+TASK_FROM_QUEUE = {
+    "schema_version": f"fixed: {TASK_SCHEMA_VERSION}",
+    "sweeps": "user_collection_parameters.sweeps; if empty, one sweep 's1' from collection_parameters "
+              "(energy, kappa, kappa_phi, osc_start, osc_range, num_images, transmission, resolution), "
+              "user_collection_parameters.exp_time and legacy_parameters.inverse_beam",
+    "wedge_size": "user_collection_parameters.wedge_size",
+    "wedge_unit": "user_collection_parameters.wedge_unit",
+    "strategy": "user_collection_parameters.strategy",
+    "prefix": "path_parameters.prefix",
+    "subdir": "path_parameters.subdir (the directory is the session's RAW_DATA/<subdir>[/<experiment_name>], "
+              "set by the queue builder)",
+    "run_number": "not in the DATA_MODEL: the entry picks it when it starts (resume or next free run)",
+    "images_per_file": "user_collection_parameters.images_per_file",
+    "write_masters_before": "user_collection_parameters.write_masters_before",
+}
 
 
 def task_from_parameters(params: InterleavedCollectionTaskParameters, run: int = 1) -> InterleavedTask:
