@@ -13,7 +13,12 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 def check_name(value: str, what: str = "prefix") -> str:
-    """A file-name component: letters, digits and ``_ . + -``; no separators, no ``..``."""
+    """A file-name component: letters, digits and ``_ . + -``; no separators, no ``..``.
+
+    ``ref`` is allowed: mxcubecore's ``QueueManager.last_queue_node`` takes a node whose
+    ``get_name()`` contains "ref" for a characterisation reference, but the plugin's task nodes
+    are named after the task, never the prefix (docs/interleaved-collection.md).
+    """
     if not value:
         raise UnsafePathError(f"the {what} is empty")
     if "/" in value or "\\" in value or os.sep in value:
