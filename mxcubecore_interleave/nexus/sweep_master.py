@@ -293,8 +293,18 @@ def build_sweep_master(f: h5py.File, sweep: Sweep, collection: Collection, layou
     write_goniometer(entry, sweep, n_template)
     write_beam(entry, sweep)
     write_times(entry, sweep, created)
+    write_source(entry)
     write_acquisition_order(entry, sweep, collection, master_dir, record_path)
     write_notes(entry, record_json)
+
+
+def write_source(entry: h5py.Group) -> None:
+    """NXmx (current definition) wants NXsource in NXentry; the DECTRIS layout has it in
+    NXinstrument, where older readers look. A hard link makes the one group both."""
+    if "source" not in entry:
+        source = entry.get("instrument/source")
+        if isinstance(source, h5py.Group) and source.attrs.get("NX_class") in (b"NXsource", "NXsource"):
+            entry["source"] = source
 
 
 def record_json_for_masters(record_dict: dict) -> str:
