@@ -235,6 +235,7 @@ class MurkoCentring(HardwareObject):
     def init(self) -> None:
         super().init()
         self._register_queue_entry()
+        _import_file_writers()
         self.update_state(HardwareObjectState.READY)
 
     @staticmethod
@@ -624,6 +625,16 @@ def murko_core() -> SimpleNamespace:
         write_point_cloud_ply=storage.write_point_cloud_ply,
         plot_centring=plot.plot_centring,
     )
+
+
+def _import_file_writers() -> None:
+    """Import what the 3D files need now, at beamline load, not in the writer thread: a first
+    import (and, in a fresh environment, its bytecode compile) holds the GIL for tenths of a
+    second, which would stall the gevent hub while the files are written."""
+    import h5py  # noqa: F401
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import skimage.measure  # noqa: F401
 
 
 def _off_hub(fn: Any, *args: Any) -> Any:
