@@ -61,13 +61,33 @@ def test_the_fit_sees_the_offsets_that_were_set(beamline, murko, tmp_path):
     assert all(isinstance(p, bytes) for p in result.rounds[0].images)  # the camera's own JPEGs
 
 
-def test_rgb_pictures_are_encoded_off_the_hub_and_centre_the_same(beamline, murko, tmp_path):
-    """camera_jpeg off: the client encodes the RGB pictures in gevent's thread pool."""
+def test_rgb_pictures_are_encoded_off_the_hub_and_centre_the_same(beamline, murko, tmp_path, mocker):
+    """camera_jpeg off: each RGB picture is encoded in gevent's thread pool as soon as it is
+    taken (while omega turns on), so the request gets pictures ready to send."""
+    import threading
+
+    from mxcubecore_interleave.murko.client import MurkoClient, PreparedPicture
+
     place_sample(beamline, OFF_CENTRE, omega=0.0)
+    prepared_in, sent = [], []
+    real_prepare, real_predict = MurkoClient.prepare, MurkoClient.predict
+
+    def prepare(self, picture):
+        prepared_in.append(threading.get_ident())
+        return real_prepare(self, picture)
+
+    def predict(self, images):
+        sent.append(list(images))
+        return real_predict(self, images)
+
+    mocker.patch.object(MurkoClient, "prepare", prepare)
+    mocker.patch.object(MurkoClient, "predict", predict)
+    murko._drop_client()
     job, ticks, gaps = _run_with_ticker(lambda: murko.centre(store_3d=False, camera_jpeg=False))
     result = job.value
     assert all(isinstance(p, np.ndarray) for p in result.rounds[0].images)
-    assert result.timings_s["murko_encode"] > 0
+    assert len(prepared_in) == 4 and threading.get_ident() not in prepared_in
+    assert len(sent) == 1 and all(isinstance(p, PreparedPicture) for p in sent[0])
     assert all(abs(v) < 0.002 for v in centring_error_mm(beamline).values())
     assert gaps.max() < 0.5
 

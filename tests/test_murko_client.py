@@ -296,6 +296,29 @@ def test_camera_jpeg_bytes_are_sent_as_they_are(pictures):
     assert client.last_timings["total"] >= client.last_timings["round_trip"] > 0
 
 
+@pytest.mark.parametrize("orientation", ["horizontal", "vertical_up"])
+def test_pictures_prepared_ahead_give_the_same_answer(pictures, orientation):
+    """prepare() (run while omega turns) does the request's encoding: same bytes, same views."""
+    image = pictures["sample"] if orientation == "horizontal" else np.ascontiguousarray(np.rot90(pictures["sample"], -1))
+    with MockMurkoServer() as server:
+        client = MurkoClient(port=server.port, timeout_s=5, orientation=orientation)
+        prepared = [client.prepare(image), client.prepare(pictures["empty"] if orientation == "horizontal" else image)]
+        assert prepared[0].jpeg == client.encode([image])[0][0]
+        assert prepared[0].camera_shape == image.shape[:2]
+        found, _ = client.predict(prepared)
+        assert client.last_timings["encode"] < 0.01  # nothing left to encode
+        (direct,) = client.predict([image])
+    assert found.present and found.click_px == pytest.approx(direct.click_px, abs=1e-9)
+    assert found.image_shape == direct.image_shape
+    with pytest.raises(ValueError, match="not both"):
+        client.encode([prepared[0], image])
+    other = MurkoClient(port=_free_port(), orientation="horizontal_flipped")
+    with pytest.raises(ValueError, match="another orientation"):
+        other.encode([prepared[0]])
+    with pytest.raises(ValueError, match="another orientation or JPEG quality"):
+        MurkoClient(port=_free_port(), orientation=orientation, jpeg_quality=50).encode([prepared[0]])
+
+
 def test_the_server_accepts_what_mains_server_accepts(pictures):
     jpeg = encode_jpeg(pictures["sample"])
     single = answer({"to_predict": jpeg, "description": NOTIONS})

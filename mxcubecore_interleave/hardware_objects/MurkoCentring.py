@@ -426,7 +426,8 @@ class MurkoCentring(HardwareObject):
         seen = []
         for attempt in range(settings.max_attempts):
             offset = base + attempt * settings.retry_rotation_deg
-            omegas, images = [], []
+            omegas, images, encoding = [], [], []
+            client = self.client(settings)
             for angle in settings.omega_angles_deg:
                 t0 = time.monotonic()
                 self._move({"omega": offset + angle}, settings)
@@ -434,10 +435,15 @@ class MurkoCentring(HardwareObject):
                 t0 = time.monotonic()
                 omegas.append(float(self._diffractometer().omega.get_value()))
                 images.append(self._picture(settings))
+                # an RGB picture is encoded in a thread while omega turns to the next view, so
+                # the request does not wait for it (camera JPEGs need no encoding)
+                encoding.append(gevent.get_hub().threadpool.spawn(client.prepare, images[-1]))
                 timings["images"] += time.monotonic() - t0
             t0 = time.monotonic()
-            client = self.client(settings)
-            views = client.predict(images)
+            prepared = [job.get() for job in encoding]
+            timings["encode_wait"] = timings.get("encode_wait", 0.0) + time.monotonic() - t0
+            t0 = time.monotonic()
+            views = client.predict(prepared)
             timings["murko"] += time.monotonic() - t0
             for phase, seconds in getattr(client, "last_timings", {}).items():
                 timings[f"murko_{phase}"] = timings.get(f"murko_{phase}", 0.0) + seconds

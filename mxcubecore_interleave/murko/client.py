@@ -71,6 +71,17 @@ DEFAULT_TIMEOUT_PER_IMAGE_S = 0.5
 descriptions per 1024x1360 picture warm on 2 CPU cores (murko.md §1.5)."""
 
 
+@dataclass(frozen=True)
+class PreparedPicture:
+    """A picture already encoded for the server (its orientation, this client's quality), with
+    its camera (rows, columns): made by :meth:`MurkoClient.prepare` while omega turns to the
+    next view, so that the request itself only serialises and sends."""
+
+    jpeg: bytes
+    camera_shape: tuple[int, int]
+    orientation_key: tuple
+
+
 def check_port(port: int) -> int:
     """A TCP port; Murko's 89011-style defaults wrap modulo 65536 in libzmq, so refuse them."""
     value = int(port)
@@ -222,6 +233,10 @@ class MurkoClient:
         """
         if not pictures:
             raise ValueError("no pictures to send to Murko")
+        if any(isinstance(p, PreparedPicture) for p in pictures):
+            if not all(isinstance(p, PreparedPicture) for p in pictures):
+                raise ValueError("a Murko request takes prepared pictures or raw ones, not both")
+            return self._prepared(pictures)
         shapes = [jpeg_shape(p) if isinstance(p, bytes | bytearray | memoryview) else np.asarray(p).shape[:2]
                   for p in pictures]
         if len(set(shapes)) > 1:
@@ -246,6 +261,24 @@ class MurkoClient:
         else:
             jpegs = list(self.encoder_map(one, pictures))
         return jpegs, [(int(h), int(w)) for h, w in shapes]
+
+    def prepare(self, picture: np.ndarray | bytes) -> PreparedPicture:
+        """Encode one picture now, as :meth:`encode` would inside the request (thread-safe: a
+        caller may run it in a thread pool while the goniometer moves)."""
+        jpegs, shapes = self.encode([picture])
+        return PreparedPicture(jpeg=jpegs[0], camera_shape=shapes[0], orientation_key=self._encoding_key())
+
+    def _encoding_key(self) -> tuple:
+        return (self.orientation.ops, self.jpeg_quality)
+
+    def _prepared(self, pictures: Sequence[PreparedPicture]) -> tuple[list[bytes], list[tuple[int, int]]]:
+        key = self._encoding_key()
+        if any(p.orientation_key != key for p in pictures):
+            raise ValueError("pictures prepared by a client with another orientation or JPEG quality")
+        shapes = {p.camera_shape for p in pictures}
+        if len(shapes) > 1:
+            raise ValueError(f"all pictures of one Murko request must have one size, got {sorted(shapes)}")
+        return [p.jpeg for p in pictures], [p.camera_shape for p in pictures]
 
     def describe(self, images: Sequence[np.ndarray | bytes]) -> list[Description]:
         """Murko's descriptions of ``images``, in the server's picture frame."""
