@@ -1,9 +1,7 @@
 """configuration/ loads as a beamline loads its own, and every role is there and healthy."""
 
-import ast
 import logging
 import shutil
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 

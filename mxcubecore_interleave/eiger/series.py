@@ -251,7 +251,7 @@ class SeriesWriter:
                             aborted or self.n_written < self.spec.n_images, self.start_time, end)
 
     def _write_master(self, f: h5py.File, end_time: str, aborted: bool) -> None:
-        spec, det, n = self.spec, self.spec.detector, self.n_written
+        spec, n = self.spec, self.n_written
         entry = nx_group(f, "entry", "NXentry")
         ascii_dataset(entry, "definition", "NXmx")
         ascii_dataset(entry, "start_time", self.start_time)

@@ -41,7 +41,6 @@ from typing import Any, Literal
 import gevent
 import gevent.event
 from mxcubecore import HardwareRepository as HWR
-from mxcubecore.model import queue_model_objects as qmo
 from mxcubecore.model.common import (
     CommonCollectionParamters,
     LegacyParameters,
