@@ -469,4 +469,4 @@ def test_centring_successful_comes_before_the_3d_files_which_follow_off_the_hub(
     during = [g for t, g in zip(ticks[1:], gaps) if t_ok < t < t_stored]
     assert result.timings_s["store"] > 0
     assert len(during) >= 2, f"no ticks while the files were written ({result.timings_s['store']:.2f} s)"
-    assert max(during) < 0.25, f"the hub was blocked {max(during):.2f} s while the files were written"
+    assert max(during) < 0.5, f"the hub was blocked {max(during):.2f} s while the files were written"

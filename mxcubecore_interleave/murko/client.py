@@ -225,11 +225,13 @@ class MurkoClient:
 
     # --- pictures --------------------------------------------------------------------------
 
-    def encode(self, pictures: Sequence[np.ndarray | bytes]) -> tuple[list[bytes], list[tuple[int, int]]]:
+    def encode(self, pictures: Sequence[np.ndarray | bytes], *, in_this_thread: bool = False,
+               ) -> tuple[list[bytes], list[tuple[int, int]]]:
         """The JPEGs to send (server orientation) and each picture's camera (rows, columns).
 
         JPEG bytes go out unchanged when the server needs no turning; otherwise they are decoded,
-        turned and encoded again. Arrays are turned and encoded through ``encoder_map``.
+        turned and encoded again. Arrays are turned and encoded through ``encoder_map``, or right
+        here with ``in_this_thread`` (a caller that is itself a worker thread).
         """
         if not pictures:
             raise ValueError("no pictures to send to Murko")
@@ -259,13 +261,14 @@ class MurkoClient:
         if all(isinstance(p, bytes | bytearray | memoryview) for p in pictures) and identity:
             jpegs = [bytes(p) for p in pictures]
         else:
-            jpegs = list(self.encoder_map(one, pictures))
+            jpegs = [one(p) for p in pictures] if in_this_thread else list(self.encoder_map(one, pictures))
         return jpegs, [(int(h), int(w)) for h, w in shapes]
 
     def prepare(self, picture: np.ndarray | bytes) -> PreparedPicture:
         """Encode one picture now, as :meth:`encode` would inside the request (thread-safe: a
-        caller may run it in a thread pool while the goniometer moves)."""
-        jpegs, shapes = self.encode([picture])
+        caller may run it in a thread pool while the goniometer moves; it encodes in the calling
+        thread, not through ``encoder_map``)."""
+        jpegs, shapes = self.encode([picture], in_this_thread=True)
         return PreparedPicture(jpeg=jpegs[0], camera_shape=shapes[0], orientation_key=self._encoding_key())
 
     def _encoding_key(self) -> tuple:
