@@ -18,10 +18,10 @@ pytest.importorskip("qtpy")
 from qtpy.QtCore import Qt  # noqa: E402
 from qtpy.QtWidgets import QAbstractSpinBox, QLabel, QLineEdit  # noqa: E402
 
-from mxcubecore_interleave.qt.queue_tree import QueueTree  # noqa: E402
 from mxcubecore_interleave.qt.task_form import TaskForm, add_task  # noqa: E402
 
 from .test_interleave_entry import check_files_match_record  # noqa: E402
+from .test_qt_queue import tree  # noqa: E402,F401 (fixture: a QueueTree on the beamline's queue model)
 
 pytestmark = [pytest.mark.qt, pytest.mark.beamline]
 
@@ -68,14 +68,6 @@ def error_label(form: TaskForm) -> QLabel:
 
 
 # -- fixtures -------------------------------------------------------------------------------------
-@pytest.fixture
-def tree(beamline, qtbot):
-    widget = QueueTree(beamline.queue_model)
-    qtbot.addWidget(widget)
-    yield widget
-    widget.close_queue()
-
-
 @pytest.fixture
 def form(beamline, qtbot):
     widget = TaskForm(TASK, beamline, {"prefix": "lyso", "subdir": "qt"})
