@@ -150,6 +150,21 @@ def omega_tolerance(inc: float, *arrays: np.ndarray) -> float:
     return tol
 
 
+def first_irregular(values: np.ndarray, inc: float, tol: float) -> tuple[int, float] | None:
+    """(k, value) of the first of ``values`` (omega steps, or omega_end - omega spans) that is not
+    ``inc`` within ``tol``; None when all are."""
+    bad = np.flatnonzero(np.abs(values - inc) > tol)
+    return None if not bad.size else (int(bad[0]), float(values[bad[0]]))
+
+
+def omega_steps(omega: np.ndarray) -> np.ndarray:
+    return np.diff(omega.astype(np.float64))
+
+
+def omega_spans(omega: np.ndarray, omega_end: np.ndarray) -> np.ndarray:
+    return omega_end.astype(np.float64) - omega.astype(np.float64)
+
+
 def check_omega(master: Path, omega: np.ndarray, inc: float, inc_path: str | None,
                 omega_end: np.ndarray | None = None, end_path: str | None = None) -> None:
     """Refuse a series whose per-frame omega is not ``omega[0] + k·inc``: the sweep master would
@@ -157,19 +172,17 @@ def check_omega(master: Path, omega: np.ndarray, inc: float, inc_path: str | Non
     ``omega_end - omega`` when stored) against the declared increment."""
     declared = f"the series declares {inc:g}°" + (f" ({inc_path})" if inc_path else "")
     tol = omega_tolerance(inc, omega, omega_end)
-    d = np.diff(omega.astype(np.float64))
-    bad = np.flatnonzero(np.abs(d - inc) > tol)
-    if bad.size:
-        k = int(bad[0])
-        raise RepackageError(f"{master}: omega steps {d[k]:.6g}° between frames {k + 1} and {k + 2} "
+    bad = first_irregular(omega_steps(omega), inc, tol)
+    if bad is not None:
+        k, step = bad
+        raise RepackageError(f"{master}: omega steps {step:.6g}° between frames {k + 1} and {k + 2} "
                              f"({omega[k]:.6g}° to {omega[k + 1]:.6g}°), but {declared}; a wedge must "
                              "rotate by one constant step")
     if omega_end is not None and omega_end.shape == omega.shape:
-        span = omega_end.astype(np.float64) - omega.astype(np.float64)
-        bad = np.flatnonzero(np.abs(span - inc) > tol)
-        if bad.size:
-            k = int(bad[0])
-            raise RepackageError(f"{master}: frame {k + 1} spans {span[k]:.6g}° ({end_path} - omega), but "
+        bad = first_irregular(omega_spans(omega, omega_end), inc, tol)
+        if bad is not None:
+            k, span = bad
+            raise RepackageError(f"{master}: frame {k + 1} spans {span:.6g}° ({end_path} - omega), but "
                                  f"{declared}")
 
 

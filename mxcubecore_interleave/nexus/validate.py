@@ -344,7 +344,7 @@ def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_n
     sources may be missing, links are not opened and no frame is compared; everything else is
     checked. ``use_nxmx``: also parse the file with nxmx, if installed (§6 output 6).
     """
-    from .series import omega_tolerance
+    from .series import first_irregular, omega_spans, omega_steps, omega_tolerance
 
     final = Path(target) if target is not None else path
     shown = final if final == path else Path(f"{final} (not written)")
@@ -375,14 +375,12 @@ def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_n
         tol = omega_tolerance(inc, omega, omega_end)
         if abs(float(omega[0]) - sweep.omega_start) > tol:
             raise RepackageError(f"{shown}: omega starts at {float(omega[0])}°, sweep {sweep.id} at {sweep.omega_start}°")
-        d = np.diff(omega.astype(np.float64))
-        bad = np.flatnonzero(np.abs(d - inc) > tol)
-        if bad.size:
-            k = int(bad[0])
-            raise RepackageError(f"{shown}: omega steps {d[k]}° between frames {k + 1} and {k + 2}, expected {inc}°")
+        bad = first_irregular(omega_steps(omega), inc, tol)
+        if bad is not None:
+            k, step = bad
+            raise RepackageError(f"{shown}: omega steps {step}° between frames {k + 1} and {k + 2}, expected {inc}°")
         if omega_end is not None:
-            span = omega_end.astype(np.float64) - omega.astype(np.float64) if omega_end.shape == omega.shape else None
-            if span is None or np.any(np.abs(span - inc) > tol):
+            if omega_end.shape != omega.shape or first_irregular(omega_spans(omega, omega_end), inc, tol) is not None:
                 raise RepackageError(f"{shown}: {omega_path}_end is not omega + {inc}° for every frame")
         wl = f.get("/entry/instrument/beam/incident_wavelength")
         wl = None if wl is None else np.atleast_1d(wl[()]).astype(np.float64)
