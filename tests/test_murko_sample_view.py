@@ -26,6 +26,17 @@ def _positions(beamline) -> dict[str, float]:
     return beamline.diffractometer.get_value_motors(["omega", "phiy", "phiz", "sampx", "sampy"])
 
 
+def _auto_centre_until(sample_view, last_signal: str) -> SignalRecorder:
+    """Press the auto-centring button and wait for ``last_signal``; the signals it emitted."""
+    signals = SignalRecorder(sample_view, SIGNALS)
+    try:
+        sample_view.start_auto_centring()
+        assert wait_until(lambda: last_signal in signals.names(), timeout=60)
+    finally:
+        signals.close()
+    return signals
+
+
 def test_the_auto_centring_button_centres_with_murko(beamline, murko, tmp_path):
     sample_view = beamline.sample_view
     assert isinstance(sample_view, MurkoSampleView)
@@ -86,12 +97,7 @@ def test_the_button_stores_in_the_mounted_samples_directory_and_on_its_point(bea
     assert sample_view.sample_output() == (expected_dir, "LYS-sample1")
     place_sample(beamline, OFF_CENTRE, omega=0.0)
     points_before = len(sample_view.get_points())
-    signals = SignalRecorder(sample_view, SIGNALS)
-    try:
-        sample_view.start_auto_centring()
-        assert wait_until(lambda: "centringFilesStored" in signals.names(), timeout=60)
-    finally:
-        signals.close()
+    signals = _auto_centre_until(sample_view, "centringFilesStored")
     files = signals.args("centringFilesStored")[1]["murko"]["files"]
     for path in files.values():
         assert Path(path).parent == expected_dir and Path(path).name.startswith("LYS-sample1_murko")
@@ -158,12 +164,7 @@ def test_a_failed_murko_centring_is_reported_and_moves_nothing(beamline, murko):
     murko.config.max_attempts = 2
     place_sample(beamline, OFF_CENTRE, omega=0.0)
     start = _positions(beamline)
-    signals = SignalRecorder(sample_view, SIGNALS)
-    try:
-        sample_view.start_auto_centring()
-        assert wait_until(lambda: "centringAccepted" in signals.names(), timeout=60)
-    finally:
-        signals.close()
+    signals = _auto_centre_until(sample_view, "centringAccepted")
     assert signals.names() == ["centringStarted", "centringFailed", "centringAccepted"]
     accepted, status = signals.args("centringAccepted")
     assert accepted is False and status["valid"] is False
