@@ -35,7 +35,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from mxcubecore_interleave.murko.hull import visual_hull
-    from mxcubecore_interleave.murko.scene import CameraView, SampleScene, render
+    from mxcubecore_interleave.simulation.murko_scene import CameraView, SampleScene, render
     from mxcubecore_interleave.murko.segment import describe
 
     omega = np.arange(8) * 45.0

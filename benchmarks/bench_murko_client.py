@@ -91,7 +91,7 @@ def main() -> int:
 
     from mxcubecore_interleave.murko.client import DEFAULT_JPEG_QUALITY, MurkoClient
     from mxcubecore_interleave.murko.protocol import encode_jpeg
-    from mxcubecore_interleave.murko.scene import CameraView, SampleScene, render
+    from mxcubecore_interleave.simulation.murko_scene import CameraView, SampleScene, render
     from mxcubecore_interleave.murko.segment import describe
 
     view = CameraView(width=1360, height=1024, beam_x=680, beam_y=512,

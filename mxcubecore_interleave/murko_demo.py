@@ -19,7 +19,7 @@ DEFAULT_OFFSET_MM = {"phiy": 0.030, "phiz": -0.012, "sampx": 0.020, "sampy": 0.0
 
 def mock_server_class() -> type:
     """The embedded mock Murko server (``MockMurkoServer(host, port=0, delay_s, mode)``)."""
-    from mxcubecore_interleave.murko.mock_server import MockMurkoServer
+    from mxcubecore_interleave.simulation.murko_mock_server import MockMurkoServer
 
     return MockMurkoServer
 

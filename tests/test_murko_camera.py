@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mxcubecore_interleave.hardware_objects.SimulatedSampleCamera import (
+from mxcubecore_interleave.simulation.SimulatedSampleCamera import (
     SimulatedSampleCamera,
     parse_config_value,
 )
-from mxcubecore_interleave.murko.scene import SampleScene
+from mxcubecore_interleave.simulation.murko_scene import SampleScene
 from mxcubecore_interleave.murko_demo import place_sample
 
 pytestmark = pytest.mark.beamline

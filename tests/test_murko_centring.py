@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from mxcubecore_interleave.errors import CentringError
-from mxcubecore_interleave.murko.scene import SampleScene
+from mxcubecore_interleave.simulation.murko_scene import SampleScene
 from mxcubecore_interleave.murko_demo import centring_error_mm, place_sample
 
 from .murko_helpers import SignalRecorder, free_port, murko, murko_server  # noqa: F401 (fixtures)

@@ -13,9 +13,9 @@ import pytest
 
 from mxcubecore_interleave.errors import MurkoProtocolError, MurkoTimeoutError, UnsafeReplyError
 from mxcubecore_interleave.murko.client import MurkoClient, check_port
-from mxcubecore_interleave.murko.mock_server import MODES, MockMurkoServer, answer
+from mxcubecore_interleave.simulation.murko_mock_server import MODES, MockMurkoServer, answer
 from mxcubecore_interleave.murko.protocol import NOTIONS, build_request, encode_jpeg
-from mxcubecore_interleave.murko.scene import CameraView, SampleScene, render
+from mxcubecore_interleave.simulation.murko_scene import CameraView, SampleScene, render
 
 VIEW = CameraView(width=320, height=240, beam_x=158.0, beam_y=118.0,
                   pixels_per_mm_x=1 / 0.00089, pixels_per_mm_y=1 / 0.00089)
@@ -350,7 +350,7 @@ def test_the_gevent_loop_keeps_running_while_murko_thinks(pictures, tmp_path):
     code = f"""
 import gevent, time, numpy as np, zmq.green
 from mxcubecore_interleave.murko.client import MurkoClient
-from mxcubecore_interleave.murko.mock_server import MockMurkoServer
+from mxcubecore_interleave.simulation.murko_mock_server import MockMurkoServer
 image = np.load({str(tmp_path / "sample.npy")!r})
 server = MockMurkoServer(delay_s=1.0).start()
 ticks = []

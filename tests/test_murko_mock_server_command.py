@@ -11,7 +11,7 @@ import pytest
 
 from mxcubecore_interleave import cli
 from mxcubecore_interleave.murko.client import MurkoClient
-from mxcubecore_interleave.murko.scene import CameraView, SampleScene, render
+from mxcubecore_interleave.simulation.murko_scene import CameraView, SampleScene, render
 
 
 def _free_port() -> int:

@@ -22,7 +22,7 @@ from mxcubecore_interleave.murko.protocol import (
     parse_reply,
     safe_loads,
 )
-from mxcubecore_interleave.murko.scene import CameraView, SampleScene, render
+from mxcubecore_interleave.simulation.murko_scene import CameraView, SampleScene, render
 from mxcubecore_interleave.murko.segment import describe
 
 

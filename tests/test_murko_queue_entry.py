@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mxcubecore_interleave.headless import HeadlessQueue
-from mxcubecore_interleave.murko.scene import SampleScene
+from mxcubecore_interleave.simulation.murko_scene import SampleScene
 from mxcubecore_interleave.murko_demo import centring_error_mm, place_sample
 from mxcubecore_interleave.queue_entries.murko_centring import (
     MurkoCentringQueueEntry,

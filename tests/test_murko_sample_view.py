@@ -10,7 +10,7 @@ import gevent.event
 import pytest
 
 from mxcubecore_interleave.hardware_objects.MurkoSampleView import MurkoSampleView
-from mxcubecore_interleave.murko.scene import SampleScene
+from mxcubecore_interleave.simulation.murko_scene import SampleScene
 from mxcubecore_interleave.murko_demo import centring_error_mm, place_sample
 from mxcubecore_interleave.testing import wait_until
 

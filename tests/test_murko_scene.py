@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from mxcubecore_interleave.murko.scene import (
+from mxcubecore_interleave.simulation.murko_scene import (
     CameraView,
     MotorDirections,
     SampleScene,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("mxcubeweb")
-mock_server = pytest.importorskip("mxcubecore_interleave.murko.mock_server")
+mock_server = pytest.importorskip("mxcubecore_interleave.simulation.murko_mock_server")
 
 from mxcubecore import HardwareRepository as HWR  # noqa: E402
 

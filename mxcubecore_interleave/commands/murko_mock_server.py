@@ -11,7 +11,7 @@ from mxcubecore_interleave.murko.protocol import DEFAULT_PORT
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from mxcubecore_interleave.murko.mock_server import MODES
+    from mxcubecore_interleave.simulation.murko_mock_server import MODES
 
     modes = "; ".join(f"{name}: {text}" for name, text in MODES.items())
     parser = subparsers.add_parser(
@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mxcubecore_interleave.murko.mock_server import MockMurkoServer
+    from mxcubecore_interleave.simulation.murko_mock_server import MockMurkoServer
 
     if not 0 < args.port <= 65535:
         print(f"murko-mock-server: port {args.port} is not a TCP port (1-65535)", file=sys.stderr)

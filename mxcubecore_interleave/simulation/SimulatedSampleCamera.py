@@ -2,7 +2,7 @@
 
 mxcubecore's ``MDCameraMockup`` serves one static JPEG (and reports a size that differs from it),
 so nothing can be centred on it. This camera renders a pin, loop and crystal
-(``mxcubecore_interleave.murko.scene``) at the current positions of omega, phiy, phiz, sampx and
+(``mxcubecore_interleave.simulation.murko_scene``) at the current positions of omega, phiy, phiz, sampx and
 sampy, with the beamline's pixels-per-mm, beam mark and SampleView motor directions, so that
 centring on the mockup really converges.
 
@@ -21,7 +21,7 @@ streamer's built-in test pattern.
 
 Example XML (``configuration/md_camera.xml``)::
 
-    <object class="mxcubecore_interleave.hardware_objects.SimulatedSampleCamera">
+    <object class="mxcubecore_interleave.simulation.SimulatedSampleCamera">
       <width>640</width>
       <height>480</height>
       <scene>{"crystal_position": {"phiy": 0.5, "phiz": 0.2, "sampx": 0.1, "sampy": -0.05}}</scene>
@@ -52,7 +52,7 @@ from PIL import Image
 from pydantic import Field, field_validator
 
 from mxcubecore_interleave.murko.orientation import Orientation, tip_direction
-from mxcubecore_interleave.murko.scene import CameraView, MotorDirections, SampleScene, render
+from mxcubecore_interleave.simulation.murko_scene import CameraView, MotorDirections, SampleScene, render
 
 __all__ = ["SimulatedSampleCamera", "parse_config_value"]
 
