@@ -66,7 +66,7 @@ class SweepRecord(_Model):
     detector_distance: float | None = None
     inverse_of: str | None = None  # id of the sweep this is the inverse-beam partner of
     wedge_images: int | None = Field(None, ge=1)  # images per wedge as planned (None: older records)
-    images_per_file: int | None = Field(None, ge=1)  # detector data-file size (None: older records)
+    images_per_file: int | None = Field(None, ge=1)  # the split the plan assumed; the detector decides (wedge frames_per_file)
     lims_collection_id: int | None = None
 
 
@@ -82,6 +82,9 @@ class WedgeRecord(_Model):
     omega_start: float
     source_master: str | None = None  # the detector's own master for this wedge, relative
     data_files: list[str] = Field(default_factory=list)  # relative, in frame order
+    # frames in each data file as read from disk (None: planned, or an older record; then the
+    # sweep's images_per_file, the split the plan assumed, gives them)
+    frames_per_file: list[int] | None = None
     status: WedgeStatus = "planned"
     start_time: str | None = None
     end_time: str | None = None

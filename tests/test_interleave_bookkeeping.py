@@ -137,7 +137,7 @@ def test_resume_finds_a_wedge_the_record_did_not_see_start(tmp_path):
     assert (w.status, w.n_collected, w.start_time is not None) == ("partial", 3, True)
     nxt = k2.pending()[0]
     assert (nxt.sweep, nxt.first_frame, nxt.n, nxt.wedge_part) == (jobs[1].sweep, 4, 1, "B_w001b")
-    assert not any(q.exists() for q in k2.planned_paths())  # nothing on disk is planned again
+    assert not k2.clashes()  # nothing on disk is planned again
 
 
 @pytest.mark.parametrize("change, message", [

@@ -18,10 +18,12 @@ from __future__ import annotations
 import itertools
 import os
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..eiger.naming import data_name, master_name, series_name, split_counts
+from ..eiger.written import SeriesNotReady, read_written
 from ..errors import RecordError
 from ..atomic import atomic_write_bytes
 from ..record import (
@@ -51,6 +53,9 @@ class WedgeJob:
     wedge_part: str  # ``<sweep>_w<NNN>[b…]``
     run: int
     images_per_file: int
+
+
+MasterOf = Callable[[str, int], Path]  # (series prefix, run) -> where the detector writes its master
 
 
 def record_prefix(task_prefix: str, run: int) -> str:
@@ -122,10 +127,13 @@ class RecordKeeper:
     """The acquisition record of one interleaved collection, kept up to date on disk."""
 
     def __init__(self, record: AcquisitionRecord, path: Path, task_prefix: str, run: int,
-                 images_per_file: dict[str, int]) -> None:
+                 images_per_file: dict[str, int], master_of: MasterOf | None = None) -> None:
         self.record = record
         self.path = Path(path)
         self.base = self.path.parent
+        # where the detector really writes a series' master (site naming); default: DECTRIS,
+        # next to the record. The planned names in the record stay the DECTRIS ones.
+        self.master_of: MasterOf = master_of or (lambda prefix, run: self.base / master_name(series_name(prefix, run)))
         self.task_prefix = task_prefix
         self.run = run
         self.images_per_file = images_per_file  # per sweep
@@ -156,7 +164,7 @@ class RecordKeeper:
     # -- creation ---------------------------------------------------------------------------------
     @classmethod
     def create(cls, plan: Plan, directory: str | os.PathLike[str], run: int,
-               lims_collection_ids: dict[str, int] | None = None) -> "RecordKeeper":
+               lims_collection_ids: dict[str, int] | None = None, master_of: MasterOf | None = None) -> "RecordKeeper":
         """A record with every wedge planned (file names included), not yet written to disk."""
         task = plan.task
         directory = Path(directory)
@@ -173,7 +181,7 @@ class RecordKeeper:
                 wedge_images=task.wedge_images(s), images_per_file=ipf[s.id],
                 lims_collection_id=(lims_collection_ids or {}).get(s.id)))
         rec = AcquisitionRecord(acquisition_id=f"{rprefix}-{now_iso()}", prefix=rprefix, sweeps=sweeps)
-        keeper = cls(rec, record_path(directory, rprefix), task.prefix, run, ipf)
+        keeper = cls(rec, record_path(directory, rprefix), task.prefix, run, ipf, master_of)
         for w in plan.wedges:
             keeper._add_planned(w.sweep, w.first_frame, w.n, w.omega_start, w.wedge_part)
         rec.renumber()
@@ -181,7 +189,8 @@ class RecordKeeper:
         return keeper
 
     @classmethod
-    def resume(cls, path: str | os.PathLike[str], plan: Plan, run: int) -> "RecordKeeper":
+    def resume(cls, path: str | os.PathLike[str], plan: Plan, run: int,
+               master_of: MasterOf | None = None) -> "RecordKeeper":
         """The record of an interrupted run of the same task; refuses a record of another task."""
         rec = AcquisitionRecord.load(path)
         changed = differences(rec, plan)
@@ -189,7 +198,7 @@ class RecordKeeper:
             raise RecordError(f"{path} was written for other settings than this task: {'; '.join(changed)}")
         task = plan.task
         ipf = {s.id: task.images_per_file or task.wedge_images(s) for s in plan.sweeps}
-        keeper = cls(rec, Path(path), task.prefix, run, ipf)
+        keeper = cls(rec, Path(path), task.prefix, run, ipf, master_of)
         for w in list(rec.wedges):
             # "running": the process died mid-wedge. "planned" with files on disk: it died after
             # the detector started but before the record was written. Trust only the disk.
@@ -205,6 +214,7 @@ class RecordKeeper:
         return [self.job(w) for w in self.record.wedges if w.status == "planned"]
 
     def job(self, w: WedgeRecord) -> WedgeJob:
+        """The job of a planned wedge (whose ``source_master`` is still the planned name)."""
         series = w.source_master[: -len("_master.h5")]  # type: ignore[index]
         prefix = series[: -len(f"_{self.run}")]
         return WedgeJob(order=w.order, sweep=w.sweep, first_frame=w.sweep_first_frame, n=w.n,
@@ -212,13 +222,17 @@ class RecordKeeper:
                         wedge_part=prefix[len(self.task_prefix) + 1:], run=self.run,
                         images_per_file=self.images_per_file[w.sweep])
 
-    def planned_paths(self) -> list[Path]:
-        """Every file the pending wedges will write (to refuse a start that would overwrite)."""
-        out = []
+    def master_path(self, job: WedgeJob) -> Path:
+        """Where the detector writes the master of ``job`` (the configured naming rule)."""
+        return self.master_of(job.prefix, job.run)
+
+    def clashes(self) -> list[Path]:
+        """Files already on disk that a pending wedge would write: its master, or any data file
+        of its series, whatever split the detector uses (to refuse a start that would overwrite)."""
+        out: list[Path] = []
         for w in self.record.wedges:
             if w.status == "planned":
-                out.append(self.base / w.source_master)  # type: ignore[operator]
-                out.extend(self.base / d for d in w.data_files)
+                out.extend(_series_files_on_disk(self.master_path(self.job(w))))
         return out
 
     def collected_frames(self) -> dict[str, int]:
@@ -262,26 +276,34 @@ class RecordKeeper:
                 self.save()
 
     def finish(self, job: WedgeJob, master: str | None, data_files: list[str], n_written: int,
-               start_time: str | None = None, end_time: str | None = None) -> WedgeRecord | None:
+               start_time: str | None = None, end_time: str | None = None,
+               frames_per_file: list[int] | None = None) -> WedgeRecord | None:
         """Record what the detector wrote for ``job``; plan the rest of a cut-short wedge.
 
-        Returns the new planned wedge for the missing frames, if any.
+        ``frames_per_file``: the frames of each data file as read from disk (None: the split the
+        plan assumed). Returns the new planned wedge for the missing frames, if any.
         """
         w = self._wedge(job)
         self._touched(w)
+        part = self._part_of(w)  # from the planned name, before the real one replaces it
         w.n_collected = max(0, min(int(n_written), w.n))
         w.end_time = end_time or now_iso()
         if start_time:
             w.start_time = w.start_time or start_time
-        w.source_master = _rel(master, self.base) if master else w.source_master
-        w.data_files = [_rel(d, self.base) for d in data_files] if n_written else []
+        if w.n_collected:
+            w.source_master = _rel(master, self.base) if master else w.source_master
+            w.data_files = [_rel(d, self.base) for d in data_files]
+            w.frames_per_file = [int(c) for c in frames_per_file] if frames_per_file is not None else None
+        else:
+            w.data_files = self._planned_files(self._series(part), w.n, w.sweep)
+            w.frames_per_file = None
         rest = None
         if w.n_collected >= w.n:
             w.status = "complete"
         else:
             w.status = "partial" if w.n_collected else "planned"
             if w.n_collected:
-                rest = self._plan_rest(w)
+                rest = self._plan_rest(w, part)
             else:  # nothing written: the same wedge stays planned, under a fresh series name
                 self._rename_planned(w)
         self._place(w, rest)
@@ -311,7 +333,8 @@ class RecordKeeper:
         used = self._by_master
         for letter in string.ascii_lowercase[1:]:
             cand = f"{root}{letter}"
-            if master_name(self._series(cand)) not in used and not (self.base / master_name(self._series(cand))).exists():
+            if (master_name(self._series(cand)) not in used
+                    and not _series_files_on_disk(self.master_of(f"{self.task_prefix}_{cand}", self.run))):
                 return cand
         raise RecordError(f"wedge {wedge_part} was restarted too often; start a new run")
 
@@ -319,12 +342,12 @@ class RecordKeeper:
         series = w.source_master[: -len("_master.h5")]  # type: ignore[index]
         return series[len(self.task_prefix) + 1: -len(f"_{self.run}")]
 
-    def _plan_rest(self, w: WedgeRecord) -> WedgeRecord:
+    def _plan_rest(self, w: WedgeRecord, part: str) -> WedgeRecord:
         sweep = self.record.sweep(w.sweep)
         first = w.sweep_first_frame + w.n_collected
         w_rest = self._add_planned(w.sweep, first, w.n - w.n_collected,
                                    sweep.omega_start + (first - 1) * sweep.omega_increment,
-                                   self._next_part(self._part_of(w)))
+                                   self._next_part(part))
         # collect the missing frames next (same settings as the wedge that was cut)
         ws = self.record.wedges
         ws.pop()  # _add_planned appended it
@@ -343,24 +366,33 @@ class RecordKeeper:
         self._touched(w)
 
     def _settle_from_disk(self, w: WedgeRecord) -> None:
-        master = self.base / w.source_master  # type: ignore[operator]
+        """What a wedge interrupted with the process holds: its master and the data files it links."""
+        job = self.job(w)
+        master = self.master_path(job)
         if not master.exists():
             w.status = "planned"
             self._rename_planned(w)
             return
-        n = 0
-        present = []
-        for name, c in zip(w.data_files, split_counts(w.n, self.images_per_file[w.sweep])):
-            p = self.base / name
-            if not p.exists():
-                break
-            present.append(str(p))
-            n += _frames_in(p, c)
+        try:
+            written = read_written(master, complete=False)
+            files, counts = [str(p) for p in written.data_files], list(written.frames_per_file)
+        except SeriesNotReady:  # a master not closed: the series' data files, in order, as far as readable
+            files, counts = [], []
+            for p in _series_files_on_disk(master):
+                n = _frames_in(p) if p != master else None
+                if n is None:
+                    continue
+                if n == 0:
+                    break
+                files.append(str(p))
+                counts.append(n)
         if not w.start_time:  # died before the record said the wedge started
             w.start_time = _file_time(master)
-        self.finish(self.job(w), str(master), present, n)
+        self.finish(job, str(master), files, sum(counts), frames_per_file=counts)
 
     def _on_disk(self, w: WedgeRecord) -> bool:
+        if w.status == "planned" and w.source_master:
+            return bool(_series_files_on_disk(self.master_path(self.job(w))))
         return any((self.base / name).exists() for name in [w.source_master, *w.data_files[:1]] if name)
 
     def _place(self, w: WedgeRecord, rest: WedgeRecord | None) -> None:
@@ -397,8 +429,12 @@ class RecordKeeper:
         self._rebuild_data_files()
 
     def _wedge_files(self, w: WedgeRecord) -> list[DataFileRecord]:
-        n_total = w.n_collected if w.status in ("complete", "partial") else w.n
-        counts = split_counts(n_total, self.images_per_file[w.sweep]) if n_total else []
+        collected = w.status in ("complete", "partial")
+        n_total = w.n_collected if collected else w.n
+        if collected and w.frames_per_file is not None:  # the split the detector wrote
+            counts = list(w.frames_per_file)
+        else:
+            counts = split_counts(n_total, self.images_per_file[w.sweep]) if n_total else []
         files, g = [], w.first_global
         for name, c in zip(w.data_files, counts):
             files.append(DataFileRecord.model_construct(file=name, first_global=g, n=c))
@@ -430,7 +466,8 @@ def _file_time(path: Path) -> str:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
 
-def _frames_in(path: Path, expected: int) -> int:
+def _frames_in(path: Path) -> int:
+    """Frames in a DECTRIS data file (0 if it cannot be read)."""
     try:
         import h5py
 
@@ -438,3 +475,16 @@ def _frames_in(path: Path, expected: int) -> int:
             return int(f["/entry/data/data"].shape[0])
     except Exception:
         return 0
+
+
+def _series_files_on_disk(master: Path) -> list[Path]:
+    """The master and any ``<series>_data_*`` file next to it that already exist."""
+    out = [master] if master.exists() else []
+    stem = master.name[: -len("_master.h5")] if master.name.endswith("_master.h5") else master.stem
+    if master.parent.is_dir():
+        out.extend(sorted(master.parent.glob(f"{_glob_escape(stem)}_data_*")))
+    return out
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)

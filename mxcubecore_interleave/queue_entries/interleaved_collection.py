@@ -35,6 +35,7 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,7 +56,14 @@ from mxcubecore.queue_entry.base_queue_entry import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mxcubecore_interleave.errors import InterleaveError, OverwriteRefusedError, RecordError, UnsafePathError
+from mxcubecore_interleave.eiger.written import WrittenSeries, master_location, wait_written
+from mxcubecore_interleave.errors import (
+    DetectorError,
+    InterleaveError,
+    OverwriteRefusedError,
+    RecordError,
+    UnsafePathError,
+)
 from mxcubecore_interleave.interleave import (
     TASK_SCHEMA_VERSION,
     BeamlineLimits,
@@ -87,6 +95,36 @@ __all__ = [
 log = logging.getLogger("HWR")
 user_log = logging.getLogger("user_level_log")
 EXPERIMENT_TYPE = "Collect - Multiwedge"
+SETTINGS_ROLE = "queue_entry_registrar"
+
+
+@dataclass(frozen=True)
+class CollectSettings:
+    """How the entry finds what a site's collect wrote (configuration of the ``queue_entry_registrar``).
+
+    ``master_file_template``: where the detector writes a wedge's master, relative to the
+    collection directory, with ``{prefix}`` and ``{run}`` (empty: the detector HO's
+    ``get_image_file_name``, else ``<prefix>_<run>_master.h5``). ``filewriter_timeout``: how long
+    after ``collect()`` returns the filewriter may take to close the series (s).
+    ``filewriter_settle``: how long a series cut short must stay unchanged to count as closed (s).
+    """
+
+    master_file_template: str = ""
+    filewriter_timeout: float = 30.0
+    filewriter_settle: float = 1.0
+
+
+def collect_settings(bl: Any = None) -> CollectSettings:
+    """The settings of the loaded beamline (defaults when its registrar has none)."""
+    bl = bl or HWR.beamline
+    ho = bl.get_object_by_role(SETTINGS_ROLE) if bl is not None else None
+    if ho is None:
+        return CollectSettings()
+    default = CollectSettings()
+    return CollectSettings(
+        master_file_template=str(ho.get_property("master_file_template", "") or ""),
+        filewriter_timeout=float(ho.get_property("filewriter_timeout", default.filewriter_timeout)),
+        filewriter_settle=float(ho.get_property("filewriter_settle", default.filewriter_settle)))
 
 
 class InterleavedUserParameters(BaseModel):
@@ -450,19 +488,23 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                 finally:
                     self._collecting = False
                 t2 = time.perf_counter()
-                result = params.get("detector_files")
-                if result is None:
-                    raise QueueExecutionException(
-                        f"wedge {job.wedge_part} was not collected: {collect_slot.message or 'see the log'}", self)
-                keeper.finish(job, result["master"], result["data_files"], result["n_written"],
-                              result.get("start_time"), result.get("end_time"))
+                try:  # what was written is learned from disk, once the filewriter has closed it
+                    written = self._wait_for_series(keeper, job, lambda: self._abort or bool(collect_slot.message))
+                except DetectorError as exc:
+                    keeper.finish(job, None, [], 0)  # the wedge stays planned
+                    current = None
+                    why = f"{exc}" + (f" (the collect said: {collect_slot.message})" if collect_slot.message else "")
+                    raise QueueExecutionException(f"wedge {job.wedge_part} was not collected: {why}", self) from exc
+                t3 = time.perf_counter()
+                self._record_series(job, written)
                 current = None
                 self._progress(qm, model, done_before + k, n_total, keeper)
-                self.bookkeeping_s.append((t1 - t0) + (time.perf_counter() - t2))
-                if result["aborted"]:
+                self.bookkeeping_s.append((t1 - t0) + (time.perf_counter() - t3))
+                if written.n_frames < job.n:
                     state = "aborted" if self._abort else "failed"
                     if not self._abort:
-                        self._failure = collect_slot.message or "the detector stopped early"
+                        self._failure = collect_slot.message or (
+                            f"the detector wrote {written.n_frames} of {job.n} frames of wedge {job.wedge_part}")
                     break
         except BaseException as exc:  # killed by the queue's stop, or failed: settle the record first
             killed = isinstance(exc, gevent.GreenletExit)
@@ -525,14 +567,46 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                          "settings (%s); this task starts run %d", prefix, run, "; ".join(changed), run + 1)
         return run + 1, False
 
+    def _master_of(self, directory: Path):
+        """(series prefix, run) -> the master the detector writes: configured naming, else the
+        detector HO's file name (as ``PathTemplate.get_image_file_name`` asks it), else DECTRIS."""
+        template = collect_settings().master_file_template
+        base_pt = self.get_data_model().get_path_template()
+        detector = HWR.beamline.detector
+
+        def master_of(prefix: str, run: int) -> Path:
+            name = None
+            if not template and detector is not None:
+                pt = base_pt.copy()
+                pt.directory, pt.base_prefix, pt.run_number = str(directory), prefix, run
+                pt.mad_prefix = pt.wedge_prefix = pt.reference_image_prefix = ""
+                try:
+                    name = detector.get_image_file_name(pt)
+                except Exception as exc:  # a site detector that cannot name it: the DECTRIS default
+                    log.debug("interleaved collection: detector file name of %s: %s", prefix, exc)
+            return master_location(directory, prefix, run, template=template, detector_name=name)
+
+        return master_of
+
+    def _wait_for_series(self, keeper: RecordKeeper, job: WedgeJob, stopped) -> WrittenSeries:
+        settings = collect_settings()
+        return wait_written(keeper.master_path(job), job.n, timeout=settings.filewriter_timeout,
+                            settle=settings.filewriter_settle, stopped=stopped, sleep=gevent.sleep)
+
+    def _record_series(self, job: WedgeJob, written: WrittenSeries) -> None:
+        assert self.keeper is not None
+        self.keeper.finish(job, str(written.master), [str(p) for p in written.data_files], written.n_frames,
+                           written.start_time, None, list(written.frames_per_file))
+
     def _open_record(self, p: Plan, directory: Path, run: int, resume: bool) -> RecordKeeper:
         path = directory / f"{record_prefix(p.task.prefix, run)}{RECORD_SUFFIX}"
+        master_of = self._master_of(directory)
         if resume:
-            keeper = RecordKeeper.resume(path, p, run)
+            keeper = RecordKeeper.resume(path, p, run, master_of=master_of)
             keeper.save()
             return keeper
-        keeper = RecordKeeper.create(p, directory, run)
-        clash = [q for q in keeper.planned_paths() if q.exists()]
+        keeper = RecordKeeper.create(p, directory, run, master_of=master_of)
+        clash = keeper.clashes()
         if clash:
             raise OverwriteRefusedError(f"{clash[0]} already exists; refusing to overwrite it "
                                         "(choose another prefix or sub-directory)")
@@ -656,29 +730,43 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
     def _wedge_params(self, job: WedgeJob, sweep: Sweep, directory: Path) -> dict:
         """The collect dict of one wedge (as ``to_collect_dict`` makes them), settings already applied."""
         model = self.get_data_model()
-        pt = model.get_path_template()
-        master = f"{job.prefix}_{job.run}_master.h5"
+        pt = model.get_path_template().copy()
+        pt.directory, pt.base_prefix, pt.run_number = str(directory), job.prefix, job.run
+        pt.mad_prefix = pt.wedge_prefix = pt.reference_image_prefix = ""
+        try:  # what to_collect_dict puts there: the detector HO's name for the series
+            template = HWR.beamline.detector.get_image_file_name(pt)
+        except Exception:
+            template = self.keeper.master_path(job).name if self.keeper is not None else ""
         sample = model.get_sample_node() if hasattr(model, "get_sample_node") else None
+        bl = HWR.beamline
+        resolution = sweep.resolution
+        if resolution is None and sweep.detector_distance is None:
+            try:  # as to_collect_dict: the task's value, here the one in place
+                resolution = float(bl.resolution.get_value())
+            except Exception:
+                resolution = None
         return {
             "fileinfo": {"directory": str(directory), "prefix": job.prefix, "run_number": job.run,
                          "process_directory": pt.process_directory or str(directory),
-                         "archive_directory": str(directory), "template": master, "compression": False},
+                         "archive_directory": str(directory), "template": template, "compression": False},
             "oscillation_sequence": [{
                 "exposure_time": sweep.exposure_time, "start_image_number": job.first_global,
                 "number_of_images": job.n, "start": job.omega_start, "range": sweep.osc_range,
                 "offset": 0, "number_of_passes": 1, "overlap": 0, "kappaStart": sweep.kappa,
                 "phiStart": sweep.phi, "number_of_lines": 1, "mesh_range": (), "num_triggers": None,
                 "num_images_per_trigger": None}],
-            "nimages_per_file": job.images_per_file,
             # no motor moves inside collect: the entry moved to the centred position once, and
             # kappa/phi only when they change (a killed move inside collect can leave a motor busy)
             "motors": {},
             "experiment_type": EXPERIMENT_TYPE, "take_snapshots": 0,
             "in_interleave": (job.first_frame, job.first_frame + job.n - 1), "in_queue": True,
-            "sample_reference": {"sample_name": getattr(sample, "name", "") or ""},
+            "sample_reference": _sample_reference(sample),
             "group_id": model.lims_group_id, "sessionId": HWR.beamline.session.session_id,
-            "energy": None, "wavelength": None, "transmission": None, "resolution": None,
-            "detector_distance": None, "comments": f"interleaved wedge {job.wedge_part}",
+            # the sweep's values (already in place: the entry set them only when they changed);
+            # site collects read them, e.g. SOLEIL PX2 sets the detector's photon energy
+            "energy": sweep.energy, "wavelength": sweep.wavelength, "transmission": sweep.transmission,
+            "resolution": resolution, "detector_distance": sweep.detector_distance,
+            "comments": f"interleaved wedge {job.wedge_part}",
             "processing": "False", "residues": 0, "dark": 0, "anomalous": False, "skip_images": False,
             "EDNA_files_dir": "", "xds_dir": "", "workflow_parameters": {}, "shutterless": True,
             "processing_offline": False, "processing_online": False, "position_name": None,
@@ -687,21 +775,21 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         }
 
     def _settle_killed_wedge(self, job: WedgeJob) -> None:
-        """The entry was killed mid-wedge: wait for the detector to close the series, then record it."""
+        """The entry was killed mid-wedge: wait for the detector to close the series, then record
+        what is on disk."""
         collect = HWR.beamline.collect
         task = getattr(collect, "data_collect_task", None)
         if task is not None and not task.ready():
             task.join(timeout=30)
-        params = getattr(collect, "current_dc_parameters", None) or {}
-        result = params.get("detector_files") if params.get("fileinfo", {}).get("prefix") == job.prefix else None
         keeper = self.keeper
         if keeper is None:
             return
-        if result is None:  # the series never started: the wedge stays planned (fresh name if needed)
+        try:
+            written = self._wait_for_series(keeper, job, lambda: True)
+        except DetectorError:  # the series never started: the wedge stays planned (fresh name if needed)
             keeper.finish(job, None, [], 0)
-        else:
-            keeper.finish(job, result["master"], result["data_files"], result["n_written"],
-                          result.get("start_time"), result.get("end_time"))
+            return
+        self._record_series(job, written)
 
     def _progress(self, qm, model, idx: int, n: int, keeper: RecordKeeper) -> None:
         done = sum(w.n_collected for w in keeper.record.wedges)
@@ -773,6 +861,19 @@ class _FailureSlot:
     def failed(self, *args) -> None:
         if len(args) >= 3 and isinstance(args[2], str):
             self.message = args[2]
+
+
+def _sample_reference(sample: Any) -> dict:
+    """The sample keys ``to_collect_dict`` gives (LIMS sample id, name, crystal)."""
+    ref: dict[str, Any] = {"sample_name": getattr(sample, "name", "") or ""}
+    if sample is None:
+        return ref
+    ref["blSampleId"] = getattr(sample, "lims_id", None)
+    crystals = getattr(sample, "crystals", None) or []
+    if crystals:
+        ref["acronym"] = getattr(crystals[0], "protein_acronym", "") or ""
+        ref["spacegroup"] = getattr(crystals[0], "space_group", "") or ""
+    return ref
 
 
 def _bl_config(bl) -> dict | None:

@@ -1,30 +1,39 @@
-"""A mockup collect that really acquires: every collection becomes a DECTRIS-style file series.
+"""A thin collect that drives the simulated Eiger the way a site's collect drives its detector.
 
-mxcubecore's ``CollectMockup`` only sleeps and emits signals. This subclass keeps its signals and
-timing (one exposure time per image) but writes each frame through the pure series writer, so
-what the queue collects can be opened by XDS/DIALS readers, fabio and h5py.
+``AbstractCollect.do_collect`` does the common part (shutters, directories, energy, transmission,
+resolution from the parameter dict); this class only adds ``data_collection_hook``: arm the
+detector with a name pattern taken from ``fileinfo["template"]`` (the detector HO's own file
+name, as SOLEIL's ``PX2Collect`` takes it), start it, report progress, and return once the
+frames are acquired. The detector's filewriter closes the series a little later; the caller
+learns what was written from disk. Nothing is published for the caller.
 
 Quirks handled here (integration reference §1.10, §4): the image index in
 ``collectImageTaken`` is 0-based, as in the mockups; ``collectOscillationFinished`` is emitted
 once (the stock mockup emits it twice); failures are raised as RuntimeError (anything else would
-leave ``AbstractCollect.collect()`` waiting forever); a stop or kill closes the series, keeps the
-frames already acquired and releases the waiting caller.
+leave ``AbstractCollect.collect()`` waiting forever); a stop or kill ends the detector's series,
+which keeps the frames already acquired, and releases the waiting caller.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
 
 import gevent
 from mxcubecore import HardwareRepository as HWR
 from mxcubecore.HardwareObjects.mockup.CollectMockup import CollectMockup
 
-from mxcubecore_interleave.eiger import SeriesSpec, SeriesWriter, series_name, synthetic_frame
 from mxcubecore_interleave.errors import DetectorError
 
 log = logging.getLogger("HWR")
+MASTER_SUFFIX = "_master.h5"
+
+
+def name_pattern(fileinfo: dict) -> str:
+    """The detector's series name: its master file name without ``_master.h5``."""
+    template = str(fileinfo.get("template") or "")
+    if template.endswith(MASTER_SUFFIX):
+        return template[: -len(MASTER_SUFFIX)]
+    return f"{fileinfo['prefix']}_{fileinfo['run_number']}"
 
 
 class SimulatedEigerCollect(CollectMockup):
@@ -32,46 +41,32 @@ class SimulatedEigerCollect(CollectMockup):
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
-        self.last_series = None
         self._stop_requested = False
 
     def init(self) -> None:
         super().init()
         self.readout_overhead = float(self.get_property("readout_overhead", 0.0) or 0.0)
 
-    # -- acquisition ---------------------------------------------------------------------------
-    def _series_spec(self, params: dict) -> SeriesSpec:
-        osc = params["oscillation_sequence"][0]
-        fileinfo = params["fileinfo"]
-        detector = HWR.beamline.detector
-        wavelength = params.get("wavelength") or HWR.beamline.energy.get_wavelength()
-        motors = HWR.beamline.diffractometer.get_value_motors(["kappa", "kappa_phi"])
-        ipf = int(params.get("nimages_per_file") or detector.images_per_file or 100)
-        return SeriesSpec(
-            directory=Path(fileinfo["directory"]),
-            series=series_name(fileinfo["prefix"], fileinfo["run_number"]),
-            n_images=int(osc["number_of_images"]),
-            images_per_file=ipf,
-            omega_start=float(osc["start"]),
-            omega_increment=float(osc["range"]),
-            wavelength_A=float(wavelength),
-            exposure_time=float(osc["exposure_time"]),
-            detector=detector.get_geometry(),
-            kappa=float(motors.get("kappa") or 0.0),
-            phi=float(motors.get("kappa_phi") or 0.0),
-            first_image_number=int(osc.get("start_image_number", 1)),
-            compression=getattr(detector, "compression", "bslz4"),
-            sample_name=str(params.get("sample_reference", {}).get("sample_name") or "sample")
-            if isinstance(params.get("sample_reference"), dict) else "sample",
-        )
-
     def data_collection_hook(self) -> None:
         params = self.current_dc_parameters
         self._stop_requested = False
-        self.last_series = None
+        osc = params["oscillation_sequence"][0]
+        fileinfo = params["fileinfo"]
+        detector = HWR.beamline.detector
+        n = int(osc["number_of_images"])
         try:
-            spec = self._series_spec(params)
-            writer = SeriesWriter(spec)  # refuses to overwrite before anything is acquired
+            motors = HWR.beamline.diffractometer.get_value_motors(["kappa", "kappa_phi"])
+            wavelength = params.get("wavelength") or HWR.beamline.energy.get_wavelength()
+            sample = params.get("sample_reference")
+            detector.prepare_acquisition(
+                fileinfo["directory"], name_pattern(fileinfo), n,
+                omega_start=float(osc["start"]), omega_increment=float(osc["range"]),
+                exposure_time=float(osc["exposure_time"]),
+                frame_time=float(osc["exposure_time"]) + self.readout_overhead,
+                wavelength_A=float(wavelength), kappa=float(motors.get("kappa") or 0.0),
+                phi=float(motors.get("kappa_phi") or 0.0),
+                first_image_number=int(osc.get("start_image_number", 1)),
+                sample_name=str((sample or {}).get("sample_name") or "sample") if isinstance(sample, dict) else "sample")
         except DetectorError:
             raise
         except Exception as exc:  # only RuntimeError reaches collectOscillationFailed
@@ -80,51 +75,44 @@ class SimulatedEigerCollect(CollectMockup):
         self.emit("collectStarted", (None, 1))
         diffr = HWR.beamline.diffractometer
         diffr.set_phase(diffr.get_phase_enum.COLLECT)
-        det = spec.detector
-        mask = det.pixel_mask()
-        period = spec.exposure_time + self.readout_overhead
+        seen = 0
         try:
-            for i in range(spec.n_images):
-                if self._stop_requested:
+            detector.start_acquisition()
+            while True:
+                done = not detector.acquiring()
+                taken = detector.last_image_saved()
+                for i in range(seen, taken):
+                    self.emit("collectImageTaken", i)
+                    self.emit("progressStep", int(100.0 * (i + 1) / n))
+                seen = taken
+                if done:
                     break
-                t0 = time.monotonic()
-                frame = synthetic_frame(spec.first_image_number + i, spec.omega(i), det.shape,
-                                        beam_center=det.beam_center, dtype=det.dtype, mask=mask)
-                writer.write(frame)
-                gevent.sleep(max(0.0, period - (time.monotonic() - t0)))
-                self.emit("collectImageTaken", i)
-                self.emit("progressStep", int(100.0 * (i + 1) / spec.n_images))
+                gevent.sleep(0.005)
         except BaseException:
-            # killed (stop_collect), or failed: keep what was acquired, never a half-written file
-            self.last_series = writer.close(aborted=True)
-            self._publish(params, self.last_series)
+            # killed (stop_collect), or failed: the detector keeps what it acquired
+            detector.stop_acquisition()
             self.emit("collectOscillationFailed", (None, False, "Data collection aborted",
                                                    params.get("collection_id"), None))
             self.emit("progressStop", ())
             self.ready_event.set()
             raise
-        self.last_series = result = writer.close(aborted=self._stop_requested)
-        self._publish(params, result)
-        if result.aborted:
-            raise DetectorError(f"stopped after {result.n_written} of {result.n_planned} images")
+        if detector.error:
+            raise DetectorError(f"the simulated Eiger failed after {seen} of {n} images: {detector.error}")
+        if seen < n:
+            raise DetectorError(f"stopped after {seen} of {n} images")
         self.emit("collectEnded", None, "Data collection successful")
 
-    @staticmethod
-    def _publish(params: dict, result) -> None:
-        """Where the frames went: read by queue entries after ``collect()`` returns."""
-        params["detector_files"] = {
-            "master": str(result.master) if result.master else None,
-            "data_files": [str(p) for p in result.data_files],
-            "n_written": result.n_written,
-            "n_planned": result.n_planned,
-            "aborted": result.aborted,
-            "start_time": result.start_time,
-            "end_time": result.end_time,
-        }
-
-    # AbstractCollect.do_collect only survives RuntimeError: an out-of-range value raised as
-    # ValueError by an actuator would leave collect() waiting forever. Translate it.
-    def _guarded(self, what: str, setter, value) -> None:
+    # AbstractCollect.do_collect sets energy, transmission and resolution from the parameter
+    # dict before the hook. Like many site collects, a value already in place is not set again
+    # (the interleaved entry has set it when it changed). do_collect only survives RuntimeError:
+    # an out-of-range value raised as ValueError by an actuator would leave collect() waiting
+    # forever, so it is translated.
+    def _guarded(self, what: str, setter, value, actuator=None, tol: float = 1e-4) -> None:
+        try:
+            if actuator is not None and abs(float(actuator.get_value()) - float(value)) <= tol:
+                return
+        except Exception:
+            pass  # cannot read it: set it
         try:
             setter(value)
         except RuntimeError:
@@ -133,16 +121,18 @@ class SimulatedEigerCollect(CollectMockup):
             raise DetectorError(f"cannot set {what} to {value}: {exc}") from exc
 
     def set_transmission(self, value) -> None:
-        self._guarded("the transmission", super().set_transmission, value)
+        self._guarded("the transmission", super().set_transmission, value, HWR.beamline.transmission, 1e-6)
 
     def set_energy(self, value) -> None:
-        self._guarded("the energy", super().set_energy, value)
+        self._guarded("the energy", super().set_energy, value, HWR.beamline.energy)
 
     def set_wavelength(self, value) -> None:
-        self._guarded("the wavelength", super().set_wavelength, value)
+        energy = HWR.beamline.energy
+        self._guarded("the wavelength", super().set_wavelength, value,
+                      type("_W", (), {"get_value": staticmethod(energy.get_wavelength)})() if energy else None, 1e-6)
 
     def set_resolution(self, value) -> None:
-        self._guarded("the resolution", super().set_resolution, value)
+        self._guarded("the resolution", super().set_resolution, value, HWR.beamline.resolution, 1e-3)
 
     def move_motors(self, motor_position_dict, *args, **kwargs):
         try:
@@ -153,6 +143,7 @@ class SimulatedEigerCollect(CollectMockup):
             raise DetectorError(f"cannot move to {motor_position_dict}: {exc}") from exc
 
     def stop_collect(self) -> None:
-        """Stop now: the running series is closed with the frames already written."""
+        """Stop now: the detector ends the series with the frames already acquired."""
         self._stop_requested = True
+        HWR.beamline.detector.stop_acquisition()
         super().stop_collect()

@@ -1,19 +1,45 @@
-"""A mockup detector that knows DECTRIS file names and geometry.
+"""A simulated DECTRIS Eiger: an ``AbstractDetector`` whose filewriter writes real HDF5 series.
 
-mxcubecore's ``DetectorMockup`` writes nothing and names files ``<prefix>_<run>_%04d.h5``, so
-run-number and path-collision checks never see the real Eiger names. This one reports
-``<prefix>_<run>_master.h5`` (+ data files) and hands the simulated collect a
-``DetectorGeometry`` for the pure series writer.
+mxcubecore's ``DetectorMockup`` writes nothing and names files ``<prefix>_<run>_%04d.h5``. This
+one behaves as a DECTRIS detector does for a site's collect:
+
+* ``prepare_acquisition(...)`` arms it with a name pattern (``<prefix>_<run>``), the number of
+  frames and the oscillation, and its own ``images_per_file`` (configuration, as a filewriter's
+  ``nimages_per_file``); an existing file of that name is refused before anything is acquired;
+* ``start_acquisition()`` acquires the frames in its own greenlet (one frame period each),
+  ``stop_acquisition()`` ends it early, keeping the frames already taken;
+* the filewriter closes the series ``close_delay`` s after the last frame, asynchronously: the
+  master appears after the collect has returned, as on a real beamline.
+
+Nothing it writes is handed to the collect or the queue: they find the files on disk. File names
+(``get_image_file_name``) are the DECTRIS ones, so mxcubecore's run-number and collision checks
+see the real masters.
 """
 
 from __future__ import annotations
 
 import ast
+import logging
 import os
+import time
+from pathlib import Path
 
+import gevent
+import gevent.event
 from mxcubecore.HardwareObjects.mockup.DetectorMockup import DetectorMockup
 
-from mxcubecore_interleave.eiger import DetectorGeometry, master_name, series_files, series_name
+from mxcubecore_interleave.eiger import (
+    DetectorGeometry,
+    SeriesSpec,
+    SeriesWriter,
+    master_name,
+    series_files,
+    series_name,
+    synthetic_frame,
+)
+from mxcubecore_interleave.errors import DetectorError
+
+log = logging.getLogger("HWR")
 
 
 def _tuple_property(value: object) -> tuple[int, ...]:
@@ -36,7 +62,19 @@ def _tuple_property(value: object) -> tuple[int, ...]:
 class SimulatedEigerDetector(DetectorMockup):
     """Configuration (XML or YAML): ``width``, ``height`` (pixels), ``px``, ``py`` (mm),
     ``images_per_file``, ``compression`` (bslz4 | lz4 | none), ``bit_depth`` (16 | 32),
-    ``sensor_thickness`` (mm), ``dead_rows``/``dead_cols`` (pixel-mask gaps), ``<beam>``."""
+    ``sensor_thickness`` (mm), ``dead_rows``/``dead_cols`` (pixel-mask gaps), ``close_delay``
+    (s from the last frame to the closed series), ``<beam>``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._writer: SeriesWriter | None = None
+        self._acquisition: gevent.Greenlet | None = None
+        self._closed = gevent.event.Event()
+        self._closed.set()
+        self._stop = False
+        self._frame_time = 0.0
+        self.frames_acquired = 0
+        self.error: str | None = None
 
     def init(self) -> None:
         super().init()
@@ -48,6 +86,91 @@ class SimulatedEigerDetector(DetectorMockup):
         self.dead_rows = _tuple_property(self.get_property("dead_rows", ()))
         self.dead_cols = _tuple_property(self.get_property("dead_cols", ()))
         self._images_per_file = int(self.get_property("images_per_file", 100))
+        self.close_delay = float(self.get_property("close_delay", 0.2))
+
+    # -- the DECTRIS-like acquisition ----------------------------------------------------------
+    def has_shutterless(self) -> bool:
+        return True
+
+    def prepare_acquisition(self, directory: str, name_pattern: str, n_images: int, *, omega_start: float,
+                            omega_increment: float, exposure_time: float, wavelength_A: float,
+                            frame_time: float | None = None, kappa: float = 0.0, phi: float = 0.0,
+                            first_image_number: int = 1, sample_name: str = "sample") -> None:
+        """Arm for one series ``<directory>/<name_pattern>_master.h5`` (DetectorError if refused)."""
+        if not self._closed.is_set():
+            raise DetectorError("the simulated Eiger is still writing the previous series")
+        try:
+            spec = SeriesSpec(
+                directory=Path(directory), series=name_pattern, n_images=int(n_images),
+                images_per_file=int(self.images_per_file or 100), omega_start=float(omega_start),
+                omega_increment=float(omega_increment), wavelength_A=float(wavelength_A),
+                exposure_time=float(exposure_time), detector=self.get_geometry(), kappa=float(kappa),
+                phi=float(phi), first_image_number=int(first_image_number), compression=self.compression,
+                sample_name=sample_name)
+            self._writer = SeriesWriter(spec)  # refuses to overwrite before anything is acquired
+        except DetectorError:
+            raise
+        except Exception as exc:  # a collect survives only RuntimeError
+            raise DetectorError(f"cannot arm the simulated Eiger: {exc}") from exc
+        self._frame_time = max(float(frame_time or 0.0), float(exposure_time))
+        self._stop = False
+        self.frames_acquired = 0
+        self.error = None
+
+    def start_acquisition(self) -> None:
+        if self._writer is None:
+            raise DetectorError("the simulated Eiger is not armed (prepare_acquisition first)")
+        self._closed.clear()
+        self._acquisition = gevent.spawn(self._acquire, self._writer)
+        self._writer = None
+
+    def stop_acquisition(self) -> None:
+        """End the series after the frame being taken; the filewriter still closes it."""
+        self._stop = True
+        if self._writer is not None:  # armed, never started: nothing to keep
+            self._writer.close(aborted=True)
+            self._writer = None
+
+    def acquiring(self) -> bool:
+        return self._acquisition is not None and not self._acquisition.ready()
+
+    def last_image_saved(self) -> int:
+        return self.frames_acquired
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """For tests and the demo: True once the filewriter has closed the last series."""
+        return self._closed.wait(timeout)
+
+    def _acquire(self, writer: SeriesWriter) -> None:
+        spec = writer.spec
+        det = spec.detector
+        mask = det.pixel_mask()
+        aborted = True
+        try:
+            for i in range(spec.n_images):
+                if self._stop:
+                    break
+                t0 = time.monotonic()
+                writer.write(synthetic_frame(spec.first_image_number + i, spec.omega(i), det.shape,
+                                             beam_center=det.beam_center, dtype=det.dtype, mask=mask))
+                self.frames_acquired = i + 1
+                gevent.sleep(max(0.0, self._frame_time - (time.monotonic() - t0)))
+            aborted = self.frames_acquired < spec.n_images
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("simulated Eiger: acquisition failed: %s", self.error)
+        finally:
+            # the filewriter finishes after the acquisition, asynchronously
+            gevent.spawn_later(self.close_delay, self._close, writer, aborted)
+
+    def _close(self, writer: SeriesWriter, aborted: bool) -> None:
+        try:
+            writer.close(aborted=aborted)
+        except Exception as exc:
+            self.error = f"the filewriter could not close {writer.spec.series}: {exc}"
+            log.error("simulated Eiger: %s", self.error)
+        finally:
+            self._closed.set()
 
     # -- geometry for the writer ---------------------------------------------------------------
     def get_geometry(self, distance_mm: float | None = None) -> DetectorGeometry:
