@@ -44,6 +44,12 @@ def step_ordinary_collection(bl, run_dir: Path) -> dict:
         raise RuntimeError("the ordinary collection did not finish within 300 s")
     pt = model.acquisitions[0].path_template
     master = Path(pt.directory) / Path(pt.get_image_path()).name
+    # the filewriter closes the series after the collect returns: read it once it is on disk
+    import gevent
+
+    from .eiger.written import wait_written
+
+    wait_written(master, 20, timeout=30, sleep=gevent.sleep)
     summary = summarize_master(master)
     print(f"  wrote {master}")
     _print_table([summary | {"data_files": len(summary["data_files"]),

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_CONFIG_DIR = PACKAGE_DIR.parent / "configuration"
+
+
+def mockup_config_dir() -> Path:
+    """The mockup beamline's configuration, shipped as package data (in a checkout, the
+    ``mxcubecore_interleave/configuration`` symlink to the top-level ``configuration/``)."""
+    path = Path(str(files("mxcubecore_interleave") / "configuration"))
+    if not (path / "beamline.yaml").is_file():
+        raise FileNotFoundError(f"the mockup configuration is missing from the package ({path}); "
+                                "reinstall mxcubecore-interleave")
+    return path
+
+
+DEFAULT_CONFIG_DIR = mockup_config_dir()
 
 
 def load_beamline(config_dir: str | os.PathLike[str] = DEFAULT_CONFIG_DIR, *, data_root: str | os.PathLike[str] | None = None):
