@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 COVERAGE_FLOOR ?= 85
 DEMO_DIR ?= demo-output
 
-.PHONY: bootstrap demo test audit bench clean
+.PHONY: bootstrap demo test test-compat audit bench clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -16,6 +16,10 @@ demo: bootstrap
 test: bootstrap
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest --cov=mxcubecore_interleave --cov-report=term \
 		--cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
+
+# the suite against the lowest mxcubecore pyproject.toml declares, in a second venv (.venv-compat)
+test-compat: bootstrap
+	@bash scripts/test_compat.sh
 
 audit: bootstrap
 	$(VENV)/bin/pip-audit --local --skip-editable

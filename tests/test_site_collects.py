@@ -63,13 +63,17 @@ def sweep_frame_tags(master: Path) -> list[int]:
 
 
 @pytest.mark.parametrize("collect", ["simulator", "site"])
-def test_collection_completes_with_any_collect(load, tmp_path, collect):
+def test_collection_completes_with_any_collect(load, tmp_path, mocker, collect):
     config = (site_config(tmp_path, None) if collect == "simulator"
               else site_config(tmp_path, SITE_COLLECT.format(ipf=2, layout="dectris")))
     bl = load(config)
     assert type(bl.collect).__name__ == ("SimulatedEigerCollect" if collect == "simulator" else "SiteStyleCollect")
-    run = run_interleaved_collection(bl, two_energy_task(n=6, wedge=3), timeout=120)
+    repackager = bl.get_object_by_role("master_file_repackager")
+    stages = mocker.spy(repackager, "write_sweep_masters")
+    # masters before the collection assume the plan's split (one file per wedge of 3)
+    run = run_interleaved_collection(bl, two_energy_task(n=6, wedge=3, write_masters_before=True), timeout=120)
     assert run.finished
+    assert [c.args[1] for c in stages.call_args_list] == ["before", "after"]
     rec, n = check_files_match_record(run.record_path)
     assert rec.status == "completed" and n == 24
     # the split is the detector's: 100 per file (simulator configuration) or 2 (the site's)
@@ -137,3 +141,14 @@ def test_stock_collect_mockup_fails_clearly_and_a_working_collect_resumes(load, 
     rec2, n = check_files_match_record(record_path)
     assert rec2.status == "completed" and n == 24
     assert rec2.acquisition_id == rec.acquisition_id  # the same acquisition, resumed
+
+
+def test_settings_come_from_the_registrar_configuration(load, tmp_path):
+    from mxcubecore_interleave.queue_entries.interleaved_collection import CollectSettings, collect_settings
+
+    bl = load(str(DEFAULT_CONFIG_DIR))
+    assert collect_settings(bl) == CollectSettings("", 30.0, 1.0)  # configuration/interleave_registrar.yaml
+    unload_beamline()
+    bl = load(site_config(tmp_path, None, master_file_template="{prefix}/{prefix}_{run}_master.h5",
+                          filewriter_timeout=5, filewriter_settle=0.25))
+    assert collect_settings(bl) == CollectSettings("{prefix}/{prefix}_{run}_master.h5", 5.0, 0.25)

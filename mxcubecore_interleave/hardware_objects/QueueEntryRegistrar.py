@@ -27,7 +27,9 @@ DEFAULT_ENTRIES = ("mxcubecore_interleave.queue_entries.interleaved_collection.I
 
 
 class QueueEntryRegistrar(HardwareObject):
-    """Configuration: ``entries`` (list of ``package.module.ClassQueueEntry`` dotted paths)."""
+    """Configuration: ``entries`` (list of ``package.module.ClassQueueEntry`` dotted paths); the
+    interleaved entry also reads ``master_file_template``, ``filewriter_timeout`` and
+    ``filewriter_settle`` from here (``interleaved_collection.collect_settings``)."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name)

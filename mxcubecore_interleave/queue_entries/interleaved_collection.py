@@ -447,7 +447,11 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         self.keeper = keeper
         model.record_path = str(keeper.path)
         if task.write_masters_before:
-            self._sweep_masters("before")
+            if self._sweep_masters("before"):
+                split = ", ".join(f"{s.id} {s.images_per_file}" for s in keeper.record.sweeps)
+                user_log.info("Interleaved collection %s: the sweep masters written before the collection assume "
+                              "images per data file %s (the plan's split); after it they are written again "
+                              "from the files the detector wrote", keeper.record.prefix, split)
         qm = bl.queue_manager
         qm.emit("queue_interleaved_started", ())
         jobs = keeper.pending()
