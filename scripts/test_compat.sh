@@ -28,7 +28,7 @@ main_site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()
 echo "$PWD" > "$site/00-checkout.pth"
 echo "$main_site" > "$site/zz-main-venv.pth"
 have=$("$COMPAT/bin/python" -c 'import importlib.metadata as m; print(m.version("mxcubecore"))' 2>/dev/null || true)
-if [ "$have" != "$low" ] || [ ! -d "$site/mxcubecore" ]; then
+if [ "${have%.0}" != "${low%.0}" ] || [ ! -d "$site/mxcubecore" ]; then
   echo "test-compat: installing mxcubecore==$low in $COMPAT"
   "$VENV/bin/python" -m pip install -q --no-deps --target "$site" --upgrade "mxcubecore==$low"
 fi
