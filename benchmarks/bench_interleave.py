@@ -86,7 +86,7 @@ def bench_bookkeeping_pure() -> None:
 
 
 def bench_bookkeeping_beamline() -> None:
-    """The entry on the mockup: time per wedge spent outside collect() and the motor/energy moves."""
+    """The entry on the mockup: time per wedge spent outside collect(), the filewriter wait and the motor/energy moves."""
     from mxcubecore_interleave.interleave.runner import run_interleaved_collection
     from mxcubecore_interleave.testing import load_beamline, unload_beamline
 

@@ -13,6 +13,7 @@ import nxmx
 import pytest
 
 from mxcubecore_interleave.eiger import frame_tag
+from mxcubecore_interleave.nexus.locate import locate_global
 from mxcubecore_interleave.interleave.runner import add_interleaved_collection, run_interleaved_collection
 from mxcubecore_interleave.record import AcquisitionRecord
 from mxcubecore_interleave.testing import DEFAULT_CONFIG_DIR, load_beamline, unload_beamline
@@ -80,6 +81,12 @@ def test_collection_completes_with_any_collect(load, tmp_path, mocker, collect):
     want = [3] if collect == "simulator" else [2, 1]
     assert all(w.frames_per_file == want and len(w.data_files) == len(want) for w in rec.wedges)
     assert [d.n for d in rec.data_files] == want * len(rec.wedges)
+    # locate: every global image number is found in the file and place the detector put it
+    base = run.record_path.parent
+    for g in range(1, n + 1):
+        loc = locate_global(run.record_path, g)
+        with h5py.File(base / loc.data_file, "r") as f:
+            assert frame_tag(f[loc.dataset or "/entry/data/data"][loc.index_in_file]) == g
     # sweep masters after the collection: every frame of the sweep, in sweep order
     assert len(run.sweep_masters) == 4
     for s in rec.sweeps:
