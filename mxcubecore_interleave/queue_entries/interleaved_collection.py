@@ -7,9 +7,10 @@ A thin adapter between mxcubecore's queue and the pure core (``mxcubecore_interl
 * the entry stores one LIMS DataCollectionGroup ("Collect - Multiwedge") and one DataCollection
   per sweep (mxcubecore's collect skips LIMS for interleaved series), updated at the end with
   the frames actually collected;
-* each wedge is its own detector series through ``HWR.beamline.collect`` with unique names
-  (``<prefix>_<sweep>_w<NNN>_<run>_master.h5``); energy, kappa/phi, transmission and resolution
-  are set only when they change;
+* each wedge is its own detector series through ``HWR.beamline.collect``, any site's collect,
+  with a unique prefix (``<prefix>_<sweep>_w<NNN>``); what it wrote is read from disk once the
+  filewriter has closed it (``collect_contract``); energy, kappa/phi, transmission and
+  resolution are set only when they change;
 * after each wedge the acquisition record (``<prefix>_<run>_acquisition.json``) is written
   atomically and progress goes out on the queue manager's ``queue_interleaved_sw_done``;
 * stopping: mxcubecore's queue has one stop, ``QueueManager.stop()``, which mxcubeweb's Stop
@@ -35,7 +36,6 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,7 +56,7 @@ from mxcubecore.queue_entry.base_queue_entry import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mxcubecore_interleave.eiger.written import WrittenSeries, master_location, wait_written
+from mxcubecore_interleave.eiger.written import WrittenSeries
 from mxcubecore_interleave.errors import (
     DetectorError,
     InterleaveError,
@@ -76,10 +76,21 @@ from mxcubecore_interleave.interleave import (
 from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, WedgeJob, differences, record_prefix
 from mxcubecore_interleave.interleave.task import explain
 from mxcubecore_interleave.paths import inside
+from mxcubecore_interleave.queue_entries.collect_contract import (
+    EXPERIMENT_TYPE,
+    CollectSettings,
+    collect_parameters,
+    collect_settings,
+    master_finder,
+    wait_for_series,
+)
+from mxcubecore_interleave.queue_entries.interleave_lims import lims_dc, store_lims
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
 
 __all__ = [
+    "CollectSettings",
+    "EXPERIMENT_TYPE",
     "InterleavedCollectionQueueEntry",
     "InterleavedCollectionQueueModel",
     "InterleavedCollectionTaskParameters",
@@ -87,6 +98,7 @@ __all__ = [
     "QUEUE_SCHEMA_VERSION",
     "TASK_FROM_QUEUE",
     "beamline_limits",
+    "collect_settings",
     "register",
     "stop_after_current_wedge",
     "task_from_parameters",
@@ -94,39 +106,6 @@ __all__ = [
 
 log = logging.getLogger("HWR")
 user_log = logging.getLogger("user_level_log")
-EXPERIMENT_TYPE = "Collect - Multiwedge"
-SETTINGS_ROLE = "queue_entry_registrar"
-
-
-@dataclass(frozen=True)
-class CollectSettings:
-    """How the entry finds what a site's collect wrote (configuration of the ``queue_entry_registrar``).
-
-    ``master_file_template``: where the detector writes a wedge's master, relative to the
-    collection directory, with ``{prefix}`` and ``{run}`` (empty: the detector HO's
-    ``get_image_file_name``, else ``<prefix>_<run>_master.h5``). ``filewriter_timeout``: how long
-    after ``collect()`` returns the filewriter may take to close the series (s).
-    ``filewriter_settle``: how long a series cut short must stay unchanged to count as closed (s).
-    """
-
-    master_file_template: str = ""
-    filewriter_timeout: float = 30.0
-    filewriter_settle: float = 1.0
-
-
-def collect_settings(bl: Any = None) -> CollectSettings:
-    """The settings of the loaded beamline (defaults when its registrar has none)."""
-    bl = bl or HWR.beamline
-    ho = bl.get_object_by_role(SETTINGS_ROLE) if bl is not None else None
-    if ho is None:
-        return CollectSettings()
-    default = CollectSettings()
-    return CollectSettings(
-        master_file_template=str(ho.get_property("master_file_template", "") or ""),
-        filewriter_timeout=float(ho.get_property("filewriter_timeout", default.filewriter_timeout)),
-        filewriter_settle=float(ho.get_property("filewriter_settle", default.filewriter_settle)))
-
-
 class InterleavedUserParameters(BaseModel):
     """What the user chooses for an interleaved collection (the task's own form fields)."""
 
@@ -572,30 +551,10 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         return run + 1, False
 
     def _master_of(self, directory: Path):
-        """(series prefix, run) -> the master the detector writes: configured naming, else the
-        detector HO's file name (as ``PathTemplate.get_image_file_name`` asks it), else DECTRIS."""
-        template = collect_settings().master_file_template
-        base_pt = self.get_data_model().get_path_template()
-        detector = HWR.beamline.detector
-
-        def master_of(prefix: str, run: int) -> Path:
-            name = None
-            if not template and detector is not None:
-                pt = base_pt.copy()
-                pt.directory, pt.base_prefix, pt.run_number = str(directory), prefix, run
-                pt.mad_prefix = pt.wedge_prefix = pt.reference_image_prefix = ""
-                try:
-                    name = detector.get_image_file_name(pt)
-                except Exception as exc:  # a site detector that cannot name it: the DECTRIS default
-                    log.debug("interleaved collection: detector file name of %s: %s", prefix, exc)
-            return master_location(directory, prefix, run, template=template, detector_name=name)
-
-        return master_of
+        return master_finder(self.get_data_model().get_path_template(), directory)
 
     def _wait_for_series(self, keeper: RecordKeeper, job: WedgeJob, stopped) -> WrittenSeries:
-        settings = collect_settings()
-        return wait_written(keeper.master_path(job), job.n, timeout=settings.filewriter_timeout,
-                            settle=settings.filewriter_settle, stopped=stopped, sleep=gevent.sleep)
+        return wait_for_series(keeper.master_path(job), job.n, stopped)
 
     def _record_series(self, job: WedgeJob, written: WrittenSeries) -> None:
         assert self.keeper is not None
@@ -620,56 +579,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         return keeper
 
     def _store_lims(self, keeper: RecordKeeper, p: Plan) -> None:
-        """One group ("Collect - Multiwedge") and one DataCollection per sweep, linked to it."""
-        bl = HWR.beamline
-        lims = bl.lims
-        if lims is None:
-            return
-        model = self.get_data_model()
-        group = {"sessionId": bl.session.session_id, "experimentType": EXPERIMENT_TYPE}
-        parent = model.get_parent()
-        if getattr(parent, "lims_group_id", None) and len(parent.get_children()) == 1:
-            # the queue's TaskGroup entry has just stored an "OSC" group for this task alone:
-            # make that group ours (ISPyB's storeOrUpdate) instead of leaving it empty
-            group["dataCollectionGroupId"] = parent.lims_group_id
-        try:
-            gid = lims._store_data_collection_group(group)
-        except Exception as exc:
-            log.warning("interleaved collection: LIMS group not stored: %s", exc)
-            return
-        model.lims_group_id = keeper.record.lims_group_id = gid
-        for s in keeper.record.sweeps:
-            try:
-                cid, _ = lims.store_data_collection(self._lims_dc(keeper, s, gid), _bl_config(bl))
-            except Exception as exc:
-                log.warning("interleaved collection: LIMS collection of sweep %s not stored: %s", s.id, exc)
-                continue
-            s.lims_collection_id = cid
-
-    def _lims_dc(self, keeper: RecordKeeper, s, gid, n_done: int | None = None, status: str | None = None) -> dict:
-        directory = str(keeper.base)
-        prefix = f"{keeper.record.prefix}_{s.id}"
-        dc = {
-            "sessionId": HWR.beamline.session.session_id, "group_id": gid,
-            "experiment_type": EXPERIMENT_TYPE, "in_interleave": None,
-            "fileinfo": {"directory": directory, "prefix": prefix, "run_number": keeper.run,
-                         "template": f"{prefix}_master.h5", "suffix": "h5"},
-            "oscillation_sequence": [{"start": s.omega_start, "range": s.omega_increment,
-                                      "number_of_images": s.n_frames if n_done is None else n_done,
-                                      "exposure_time": s.exposure_time, "start_image_number": 1,
-                                      "kappaStart": s.kappa, "phiStart": s.phi, "overlap": 0,
-                                      "number_of_passes": 1}],
-            "energy": s.energy_keV, "wavelength": s.wavelength_A, "transmission": s.transmission,
-            "resolution": {"upper": s.resolution} if s.resolution else None,
-            "comments": f"interleaved sweep {s.id} ({keeper.path.name})"
-                        + (f", inverse beam of {s.inverse_of}" if s.inverse_of else ""),
-        }
-        if s.lims_collection_id is not None:
-            dc["collection_id"] = s.lims_collection_id
-        if status:
-            dc["status"] = status
-            dc["collection_end_time"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        return dc
+        store_lims(keeper, self.get_data_model())
 
     def _move_to_centred_position(self, model) -> None:
         """The task's centred position (sample motors only; kappa/phi come with each sweep)."""
@@ -732,51 +642,8 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                 applied.pop("resolution", None)
 
     def _wedge_params(self, job: WedgeJob, sweep: Sweep, directory: Path) -> dict:
-        """The collect dict of one wedge (as ``to_collect_dict`` makes them), settings already applied."""
-        model = self.get_data_model()
-        pt = model.get_path_template().copy()
-        pt.directory, pt.base_prefix, pt.run_number = str(directory), job.prefix, job.run
-        pt.mad_prefix = pt.wedge_prefix = pt.reference_image_prefix = ""
-        try:  # what to_collect_dict puts there: the detector HO's name for the series
-            template = HWR.beamline.detector.get_image_file_name(pt)
-        except Exception:
-            template = self.keeper.master_path(job).name if self.keeper is not None else ""
-        sample = model.get_sample_node() if hasattr(model, "get_sample_node") else None
-        bl = HWR.beamline
-        resolution = sweep.resolution
-        if resolution is None and sweep.detector_distance is None:
-            try:  # as to_collect_dict: the task's value, here the one in place
-                resolution = float(bl.resolution.get_value())
-            except Exception:
-                resolution = None
-        return {
-            "fileinfo": {"directory": str(directory), "prefix": job.prefix, "run_number": job.run,
-                         "process_directory": pt.process_directory or str(directory),
-                         "archive_directory": str(directory), "template": template, "compression": False},
-            "oscillation_sequence": [{
-                "exposure_time": sweep.exposure_time, "start_image_number": job.first_global,
-                "number_of_images": job.n, "start": job.omega_start, "range": sweep.osc_range,
-                "offset": 0, "number_of_passes": 1, "overlap": 0, "kappaStart": sweep.kappa,
-                "phiStart": sweep.phi, "number_of_lines": 1, "mesh_range": (), "num_triggers": None,
-                "num_images_per_trigger": None}],
-            # no motor moves inside collect: the entry moved to the centred position once, and
-            # kappa/phi only when they change (a killed move inside collect can leave a motor busy)
-            "motors": {},
-            "experiment_type": EXPERIMENT_TYPE, "take_snapshots": 0,
-            "in_interleave": (job.first_frame, job.first_frame + job.n - 1), "in_queue": True,
-            "sample_reference": _sample_reference(sample),
-            "group_id": model.lims_group_id, "sessionId": HWR.beamline.session.session_id,
-            # the sweep's values (already in place: the entry set them only when they changed);
-            # site collects read them, e.g. SOLEIL PX2 sets the detector's photon energy
-            "energy": sweep.energy, "wavelength": sweep.wavelength, "transmission": sweep.transmission,
-            "resolution": resolution, "detector_distance": sweep.detector_distance,
-            "comments": f"interleaved wedge {job.wedge_part}",
-            "processing": "False", "residues": 0, "dark": 0, "anomalous": False, "skip_images": False,
-            "EDNA_files_dir": "", "xds_dir": "", "workflow_parameters": {}, "shutterless": True,
-            "processing_offline": False, "processing_online": False, "position_name": None,
-            "detector_binning_mode": None, "detector_roi_mode": 0, "take_video": False,
-            "ispyb_group_data_collections": False, "do_inducedraddam": False,
-        }
+        fallback = self.keeper.master_path(job).name if self.keeper is not None else ""
+        return collect_parameters(self.get_data_model(), job, sweep, directory, fallback)
 
     def _settle_killed_wedge(self, job: WedgeJob) -> None:
         """The entry was killed mid-wedge: wait for the detector to close the series, then record
@@ -823,7 +690,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                 if s.lims_collection_id is None:
                     continue
                 try:
-                    lims.update_data_collection(self._lims_dc(keeper, s, keeper.record.lims_group_id,
+                    lims.update_data_collection(lims_dc(keeper, s, keeper.record.lims_group_id,
                                                               n_done=collected[s.id], status=status))
                 except Exception as exc:
                     log.warning("interleaved collection: LIMS update of sweep %s failed: %s", s.id, exc)
@@ -865,26 +732,6 @@ class _FailureSlot:
     def failed(self, *args) -> None:
         if len(args) >= 3 and isinstance(args[2], str):
             self.message = args[2]
-
-
-def _sample_reference(sample: Any) -> dict:
-    """The sample keys ``to_collect_dict`` gives (LIMS sample id, name, crystal)."""
-    ref: dict[str, Any] = {"sample_name": getattr(sample, "name", "") or ""}
-    if sample is None:
-        return ref
-    ref["blSampleId"] = getattr(sample, "lims_id", None)
-    crystals = getattr(sample, "crystals", None) or []
-    if crystals:
-        ref["acronym"] = getattr(crystals[0], "protein_acronym", "") or ""
-        ref["spacegroup"] = getattr(crystals[0], "space_group", "") or ""
-    return ref
-
-
-def _bl_config(bl) -> dict | None:
-    try:
-        return bl.collect.bl_config._asdict() if hasattr(bl.collect, "bl_config") else None
-    except Exception:
-        return None
 
 
 def data_directory(directory: str, session: Any) -> Path:
