@@ -16,6 +16,8 @@ import numpy as np
 
 from ..errors import RepackageError
 from ..h5ascii import read_str
+from .datafiles import OpenDataFiles
+from .datafiles import current as current_files
 from .model import DEFAULT_DATASET, DataFile
 
 READABLE_FILTERS = {32008, 32004}  # bitshuffle+LZ4, LZ4: what Neggia and durin decode
@@ -204,7 +206,8 @@ _HEADERS: dict[tuple, _Header] = {}
 
 
 def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
-    """The header of a data file, cached by (path, size, mtime, inode): one open per file per run."""
+    """The header of a data file, cached by (path, size, mtime, inode). Inside a run
+    (``datafiles.one_open_per_file``) the file stays open for the link and frame checks."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -213,35 +216,32 @@ def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
     hdr = _HEADERS.get(key)
     if hdr is not None:
         return hdr
+    run = current_files() or OpenDataFiles(limit=0)
     try:  # low-level throughout: this runs once per data file of the collection (1 152 in the benchmark)
-        fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY)
+        dsid, kept = run.open(path, dataset)
     except OSError as exc:
         raise RepackageError(f"cannot read data file {path}{ctx}: {exc} (truncated or not HDF5?)") from exc
+    except (KeyError, ValueError):
+        raise RepackageError(f"{path}{ctx} has no dataset {dataset}: not a DECTRIS data file") from None
     try:
+        low = None
         try:
-            dsid = h5py.h5d.open(fid, dataset.encode())
-        except (KeyError, ValueError):
-            raise RepackageError(f"{path}{ctx} has no dataset {dataset}: not a DECTRIS data file") from None
-        try:
-            low = None
-            try:
-                aid = h5py.h5a.open(dsid, b"image_nr_low")
-            except KeyError:
-                pass
-            else:
-                buf = np.empty(aid.shape, dtype=aid.dtype)
-                aid.read(buf)
-                low = int(buf.ravel()[0])
-            plist = dsid.get_create_plist()
-            filters = frozenset(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))
-            shape = tuple(int(x) for x in dsid.shape)  # each .shape/.dtype builds an HDF5 object: once
-            hdr = _Header(shape[0] if shape else 0, shape, dsid.dtype, filters, low)
-        finally:
-            dsid.close()
+            aid = h5py.h5a.open(dsid, b"image_nr_low")
+        except KeyError:
+            pass
+        else:
+            buf = np.empty(aid.shape, dtype=aid.dtype)
+            aid.read(buf)
+            low = int(buf.ravel()[0])
+        plist = dsid.get_create_plist()
+        filters = frozenset(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))
+        shape = tuple(int(x) for x in dsid.shape)  # each .shape/.dtype builds an HDF5 object: once
+        hdr = _Header(shape[0] if shape else 0, shape, dsid.dtype, filters, low)
     except OSError as exc:
         raise RepackageError(f"cannot read data file {path}{ctx}: {exc} (truncated or not HDF5?)") from exc
     finally:
-        fid.close()
+        if not kept:
+            dsid.close()
     if len(_HEADERS) > 100_000:
         _HEADERS.clear()
     _HEADERS[key] = hdr
