@@ -186,6 +186,7 @@ class _Stack:
         self.shape = tuple(dsid.shape)
         self.dtype = dsid.dtype
         self._frame_chunks: bool | None = None
+        self._filters: tuple | None = None
 
     @property
     def frame_chunks(self) -> bool:
@@ -195,6 +196,14 @@ class _Stack:
             self._frame_chunks = (plist.get_layout() == h5py.h5d.CHUNKED
                                   and tuple(plist.get_chunk()) == (1, *self.shape[1:]))
         return self._frame_chunks
+
+    @property
+    def filters(self) -> tuple:
+        """The filter pipeline (ids and parameters): equal bytes mean equal pixels only under it."""
+        if self._filters is None:
+            plist = self.id.get_create_plist()
+            self._filters = tuple(plist.get_filter(i)[:3] for i in range(plist.get_nfilters()))
+        return self._filters
 
     def check_index(self, index: int) -> None:
         if not 0 <= index < self.shape[0]:
@@ -227,7 +236,8 @@ def same_frame(via: _Stack, k: int, direct: _Stack, idx: int) -> bool:
     if via.id == direct.id:  # h5py compares file number and object address
         if k == idx:
             return True
-    if via.frame_chunks and direct.frame_chunks and via.dtype == direct.dtype:
+    if (via.frame_chunks and direct.frame_chunks and via.dtype == direct.dtype
+            and via.filters == direct.filters):
         try:
             if via.raw(k) == direct.raw(idx):
                 return True
