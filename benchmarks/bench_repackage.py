@@ -1,19 +1,39 @@
-"""Benchmark the repackager: time to write sweep masters, and frame-read throughput through them.
+"""Benchmark the repackager against peers measured in the same run, and write docs/performance.md.
 
-Goals (issue #5): 4 sweeps x 3 600 frames in 144 wedge series repackaged in <= 0.5 s; frame read
-throughput through a sweep master / directly from the data files >= 0.97. Also prints how the
-repackaging time grows with the number of wedges, and one end-to-end run in a fresh Python process
-(interpreter start, imports including nxmx, and the repackaging), which is what a command-line
-call costs.
+The collection: 4 sweeps x 3 600 frames in 144 interleaved wedge series (100 frames each), at the
+project's 32 x 16 test frames and at Eiger2 4M frames (2068 x 2162 uint16, bitshuffle/LZ4). The
+4M data are made once per run from one pre-compressed chunk (``write_direct_chunk``), so they are
+real 4M data files without compressing 14 400 frames. Layout L: one data file per wedge (links);
+layout V: 30 frames per file, so wedges cross file boundaries (a virtual dataset). Both are checked
+to be what their label says.
 
-Run: .venv/bin/python benchmarks/bench_repackage.py [--quick]
+Every case is timed in interleaved rounds (project, peers, project, ...) and the median is taken;
+ratios are of medians of the same run. Peers:
+
+- raw pixel copy: every frame's stored chunk copied into one new file per sweep with
+  ``read_direct_chunk``/``write_direct_chunk`` (no decompression): the cheapest real copy;
+- open floor: opening every detector master and data file of the collection once with h5py;
+- nexgen: nexgen's ``NXmxFileWriter`` (``write`` + ``write_vds``) per sweep on the same data
+  files, called as its beamline tools call it (``beamlines/I19_2_gda_nxs.py: eiger_writer``). Its
+  ``Goniometer._get_unique_scan_point_values`` is O(n²) in the scan length; it is left as it is.
+  nexgen writes one VDS over the sweep's data files as if each held 1 000 frames and does no
+  validation: it does not do the same job, it is the nearest writer there is.
+
+Also: scaling 16 -> 10 000 wedges (each in a fresh process, with its peak RSS), frame read
+throughput through L and V masters against direct reads (512 x 1028 and 4M), and the command
+line's ``--help`` in a fresh process.
+
+Run: .venv/bin/python benchmarks/bench_repackage.py [--quick] [--no-doc]
+(nexgen comes with the ``bench`` extra: pip install -e .[bench]).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -23,51 +43,84 @@ import time
 from pathlib import Path
 
 import h5py
-import hdf5plugin  # noqa: F401
+import hdf5plugin
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mxcubecore_interleave.eiger import DetectorGeometry, SeriesSpec, SeriesWriter  # noqa: E402
+from mxcubecore_interleave.eiger import series as eiger_series  # noqa: E402
 from mxcubecore_interleave.eiger.naming import series_files  # noqa: E402
 from mxcubecore_interleave.nexus import repackage_record  # noqa: E402
 from mxcubecore_interleave.nexus.series import _HEADERS  # noqa: E402
 from mxcubecore_interleave.record import AcquisitionRecord, SweepRecord, WedgeRecord, record_path  # noqa: E402
 
 WAVELENGTHS = (0.9793, 0.9537, 0.9184, 1.2398)
+SMALL = DetectorGeometry(nx=32, ny=16)
+EIGER2_4M = DetectorGeometry(nx=2068, ny=2162)
+HALF_MODULE = DetectorGeometry(nx=1028, ny=512)
+DOC = ROOT / "docs" / "performance.md"
+
+
+# -- data ----------------------------------------------------------------------------------------
+def one_chunk(geometry: DetectorGeometry, mean: float = 0.05) -> bytes:
+    """One frame of sparse counts (a fine-sliced rotation frame), compressed once with bslz4."""
+    frame = np.random.default_rng(1).poisson(mean, geometry.shape).astype(geometry.dtype)
+    with h5py.File("chunk.h5", "w", driver="core", backing_store=False) as f:
+        ds = f.create_dataset("d", data=frame[None], chunks=(1, *geometry.shape),
+                              **hdf5plugin.Bitshuffle(nelems=0, cname="lz4"))
+        return bytes(ds.id.read_direct_chunk((0, 0, 0))[1])
+
+
+def _write_frames(w: SeriesWriter, n: int, frame: np.ndarray | None, chunk: bytes | None) -> None:
+    if chunk is None:
+        for _ in range(n):
+            w.write(frame)
+        return
+    # the simulated detector's own files, with every frame's chunk written as stored bytes
+    for _ in range(n):
+        if w._file is None:
+            w._open_next()
+        w._ds.id.write_direct_chunk((w._in_file, 0, 0), chunk)
+        w._in_file += 1
+        w.n_written += 1
+        if w._in_file == w._ds.shape[0]:
+            w._close_current()
 
 
 def make_collection(directory: Path, n_sweeps: int, frames_per_sweep: int, n_wedges: int, images_per_file: int,
-                    geometry: DetectorGeometry) -> Path:
-    """Interleaved wedges, each its own series; frames are cheap constant images (the benchmark
-    measures the repackager, not the simulated detector)."""
+                    geometry: DetectorGeometry, chunk: bytes | None = None) -> Path:
+    """Interleaved wedges A1 B1 C1 D1 A2 ..., each its own detector series; returns the record."""
     wedges_per_sweep = n_wedges // n_sweeps
     wedge = frames_per_sweep // wedges_per_sweep
-    rng = np.random.default_rng(1)
-    frame = rng.poisson(3.0, geometry.shape).astype(geometry.dtype)
+    frame = None if chunk else np.random.default_rng(1).poisson(3.0, geometry.shape).astype(geometry.dtype)
     rec_wedges = []
     g = order = 0
-    for k in range(wedges_per_sweep):
-        for s in range(n_sweeps):
-            series = f"bench_{order + 1}"
-            spec = SeriesSpec(directory=directory, series=series, n_images=wedge, images_per_file=images_per_file,
-                              omega_start=k * wedge * 0.1, omega_increment=0.1, wavelength_A=WAVELENGTHS[s],
-                              exposure_time=0.01, detector=geometry)
-            w = SeriesWriter(spec)
-            for _ in range(wedge):
-                w.write(frame)
-            res = w.close()
-            master, data = series_files(series, wedge, images_per_file)
-            rec_wedges.append(WedgeRecord(order=order, sweep="ABCD"[s], sweep_first_frame=k * wedge + 1, n=wedge,
-                                          n_collected=wedge, first_global=g + 1, omega_start=k * wedge * 0.1,
-                                          source_master=master, data_files=data, status="complete",
-                                          start_time=res.start_time, end_time=res.end_time))
-            g += wedge
-            order += 1
+    fsync = eiger_series.fsync_path
+    eiger_series.fsync_path = lambda p: None  # benchmark data: no need to reach the disk
+    try:
+        for k in range(wedges_per_sweep):
+            for s in range(n_sweeps):
+                series = f"bench_{order + 1}"
+                spec = SeriesSpec(directory=directory, series=series, n_images=wedge, images_per_file=images_per_file,
+                                  omega_start=k * wedge * 0.1, omega_increment=0.1, wavelength_A=WAVELENGTHS[s],
+                                  exposure_time=0.01, detector=geometry)
+                w = SeriesWriter(spec)
+                _write_frames(w, wedge, frame, chunk)
+                res = w.close()
+                master, data = series_files(series, wedge, images_per_file)
+                rec_wedges.append(WedgeRecord(order=order, sweep="ABCD"[s], sweep_first_frame=k * wedge + 1, n=wedge,
+                                              n_collected=wedge, first_global=g + 1, omega_start=k * wedge * 0.1,
+                                              source_master=master, data_files=data, status="complete",
+                                              start_time=res.start_time, end_time=res.end_time))
+                g += wedge
+                order += 1
+    finally:
+        eiger_series.fsync_path = fsync
     rec = AcquisitionRecord(acquisition_id="bench", prefix="bench", status="completed",
                             sweeps=[SweepRecord(id="ABCD"[s], wavelength_A=WAVELENGTHS[s], omega_start=0.0,
-                                                omega_increment=0.1, n_frames=frames_per_sweep)
+                                                omega_increment=0.1, n_frames=wedges_per_sweep * wedge)
                                     for s in range(n_sweeps)],
                             wedges=rec_wedges)
     path = record_path(directory, "bench")
@@ -75,47 +128,115 @@ def make_collection(directory: Path, n_sweeps: int, frames_per_sweep: int, n_wed
     return path
 
 
-def time_repackage(rp: Path, repeats: int = 5) -> tuple[float, float, str]:
-    times = []
-    layout = "?"
-    for i in range(repeats):
-        for m in rp.parent.glob("bench_[A-D]_master.h5"):
-            m.unlink()  # time a fresh write, not the "unchanged" shortcut
-        _HEADERS.clear()  # no data-file header cached from the previous run: a cold run
-        t0 = time.perf_counter()
-        res = repackage_record(rp, "after")
-        times.append(time.perf_counter() - t0)
-        layout = "".join(m.layout for m in res.masters)
-    return statistics.median(times), min(times), layout
+def _files(rp: Path) -> tuple[list[Path], dict[str, list[Path]]]:
+    """(every detector master and data file, data files of each sweep in sweep order)."""
+    rec = AcquisitionRecord.load(rp)
+    d = rp.parent
+    every = [d / w.source_master for w in rec.wedges] + [d / f for w in rec.wedges for f in w.data_files]
+    by_sweep = {s.id: [d / f for w in sorted(rec.wedges_of(s.id), key=lambda w: w.sweep_first_frame)
+                       for f in w.data_files] for s in rec.sweeps}
+    return every, by_sweep
 
 
-FRESH = """
-import time
-t0 = time.perf_counter()
-import logging
-import nxmx  # the validator parses every master with it
-from mxcubecore_interleave.nexus import repackage_record
-t1 = time.perf_counter()
-logging.getLogger("mxcubecore_interleave").setLevel(logging.ERROR)
-res = repackage_record({rp!r}, "after")
-t2 = time.perf_counter()
-print(json.dumps({{"imports": t1 - t0, "repackage": t2 - t1, "layouts": "".join(m.layout for m in res.masters)}}))
-"""
-
-
-def time_fresh_process(rp: Path) -> tuple[float, float, float]:
-    """(whole process, imports, repackaging) of one run in a new interpreter, seconds."""
+# -- the project and its peers -------------------------------------------------------------------
+def project(rp: Path) -> tuple[float, str]:
     for m in rp.parent.glob("bench_[A-D]_master.h5"):
-        m.unlink()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+        m.unlink()  # a fresh write, not the "unchanged" shortcut
+    _HEADERS.clear()  # a cold run: no data-file header remembered from the previous one
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", "import json\n" + FRESH.format(rp=str(rp))], env=env,
-                         capture_output=True, text=True, check=True)
-    total = time.perf_counter() - t0
-    d = json.loads(out.stdout.strip().splitlines()[-1])
-    return total, d["imports"], d["repackage"]
+    res = repackage_record(rp, "after", save_record=False)
+    return time.perf_counter() - t0, "".join(m.layout for m in res.masters)
 
 
+def raw_copy(rp: Path, out: Path) -> float:
+    """Every stored chunk of every sweep into one new file per sweep, in sweep order."""
+    _every, by_sweep = _files(rp)
+    out.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    for sid, files in by_sweep.items():
+        with h5py.File(files[0], "r") as f0:
+            ds0 = f0["/entry/data/data"]
+            dcpl, dtype, frame = ds0.id.get_create_plist(), ds0.dtype, ds0.shape[1:]
+        n = 0
+        counts = []
+        handles = [h5py.File(p, "r") for p in files]
+        for h in handles:
+            counts.append(h["/entry/data/data"].shape[0])
+        with h5py.File(out / f"copy_{sid}.h5", "w") as dst:
+            space = h5py.h5s.create_simple((sum(counts), *frame))
+            ds = h5py.h5d.create(dst.id, b"data", h5py.h5t.py_create(dtype), space, dcpl=dcpl)
+            for h, c in zip(handles, counts):
+                src = h["/entry/data/data"].id
+                for i in range(c):
+                    mask, data = src.read_direct_chunk((i, 0, 0))
+                    ds.write_direct_chunk((n, 0, 0), data, filter_mask=mask)
+                    n += 1
+        for h in handles:
+            h.close()
+    t = time.perf_counter() - t0
+    shutil.rmtree(out)
+    return t
+
+
+def open_floor(rp: Path) -> float:
+    every, _ = _files(rp)
+    t0 = time.perf_counter()
+    for p in every:
+        h5py.File(p, "r").close()
+    return time.perf_counter() - t0
+
+
+def nexgen_writer(rp: Path, out: Path):
+    """nexgen's NXmx writer, one master per sweep over the sweep's data files."""
+    try:
+        from nexgen.beamlines.I19_2_params import I19_2Eiger
+        from nexgen.nxs_utils import Attenuator, Beam, Detector, EigerDetector, Goniometer, Source
+        from nexgen.nxs_utils.scan_utils import calculate_scan_points
+        from nexgen.nxs_write.nxmx_writer import NXmxFileWriter
+    except ImportError:
+        return None
+    import copy
+    import logging
+
+    logging.getLogger("nexgen").setLevel(logging.ERROR)
+    rec = AcquisitionRecord.load(rp)
+    _every, by_sweep = _files(rp)
+    with h5py.File(by_sweep["A"][0], "r") as f:
+        ny, nx = f["/entry/data/data"].shape[1:]
+    out.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    for s in rec.sweeps:
+        files = by_sweep[s.id]
+        n = sum(w.n for w in rec.wedges_of(s.id))
+        gonio = copy.deepcopy(I19_2Eiger.gonio)
+        gonio[0].start_pos, gonio[0].increment, gonio[0].num_steps = s.omega_start, s.omega_increment, n
+        osc = calculate_scan_points(gonio[0], rotation=True, tot_num_imgs=n)
+        det_axes = copy.deepcopy(I19_2Eiger.det_axes)
+        det_axes[1].start_pos = 150.0  # det_z, mm (nexgen refuses 0)
+        det = Detector(EigerDetector("Eiger2 X 4M", (ny, nx), "CdTe", 65535, -1), det_axes, [nx / 2, ny / 2], 0.01,
+                       [I19_2Eiger.fast_axis, I19_2Eiger.slow_axis])
+        writer = NXmxFileWriter(out / f"nexgen_{s.id}.nxs", Goniometer(gonio, osc), det, Source("I19-2"),
+                                Beam(s.wavelength_A), Attenuator(1.0), n)
+        writer.write(image_datafiles=files, start_time=datetime.datetime.now())
+        writer.write_vds(vds_shape=(n, ny, nx), vds_dtype=np.uint16)
+    t = time.perf_counter() - t0
+    shutil.rmtree(out)
+    return t
+
+
+def rounds(cases: dict[str, callable], n: int) -> dict[str, float]:
+    """Median of ``n`` interleaved rounds; the order rotates so no case always runs first."""
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    names = list(cases)
+    for r in range(n):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            t = cases[name]()
+            if t is not None:
+                times[name].append(t)
+    return {k: statistics.median(v) for k, v in times.items() if v}
+
+
+# -- read throughput -------------------------------------------------------------------------------
 def read_all(datasets) -> int:
     n = 0
     for ds in datasets:
@@ -125,25 +246,123 @@ def read_all(datasets) -> int:
     return n
 
 
-def throughput(rp: Path, master: Path, repeats: int = 5) -> tuple[float, float]:
-    """Frames per second reading every frame of sweep A, through its master and directly from its
-    data files; the two alternate and the best of ``repeats`` counts (the machine is shared)."""
-    rec = AcquisitionRecord.load(rp)
-    files = [rp.parent / d for w in rec.wedges_of("A") for d in w.data_files]
-    via, direct = [], []
+def through_master(master: Path) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    with h5py.File(master, "r") as f:
+        data = f["/entry/data"]
+        n = read_all([data[k] for k in sorted(data)])
+    return time.perf_counter() - t0, n
+
+
+def direct(files: list[Path]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    handles = [h5py.File(p, "r") for p in files]
+    n = read_all([h["/entry/data/data"] for h in handles])
+    for h in handles:
+        h.close()
+    return time.perf_counter() - t0, n
+
+
+def throughput(rp: Path, repeats: int) -> tuple[float, str]:
+    """Frames/s through sweep A's master ÷ frames/s reading its data files directly (medians of
+    interleaved rounds)."""
+    res = repackage_record(rp, "after", save_record=False)
+    master = res.masters[0].master
+    _every, by_sweep = _files(rp)
+    files = by_sweep["A"]
+    direct(files)  # warm the page cache for both
+    via_t, dir_t = [], []
+    for _ in range(repeats):
+        t, n1 = through_master(master)
+        via_t.append(t)
+        t, n2 = direct(files)
+        dir_t.append(t)
+        assert n1 == n2
+    return statistics.median(dir_t) / statistics.median(via_t), res.masters[0].layout
+
+
+# -- fresh processes -------------------------------------------------------------------------------
+SCALE = """
+import json, resource, statistics, sys, time, logging
+sys.path.insert(0, {root!r})
+logging.getLogger("mxcubecore_interleave").setLevel(logging.ERROR)
+from mxcubecore_interleave.nexus import repackage_record
+from mxcubecore_interleave.nexus.series import _HEADERS
+from pathlib import Path
+rp = Path({rp!r})
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+ts = []
+for _ in range({repeats}):
+    for m in rp.parent.glob("bench_[A-D]_master.h5"):
+        m.unlink()
+    _HEADERS.clear()
+    t0 = time.perf_counter()
+    repackage_record(rp, "after", save_record=False)
+    ts.append(time.perf_counter() - t0)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"t": statistics.median(ts), "peak_mb": peak / 1024, "run_mb": (peak - base) / 1024}}))
+"""
+
+
+def scale_point(rp: Path, repeats: int = 3) -> dict:
+    out = subprocess.run([sys.executable, "-c", SCALE.format(root=str(ROOT), rp=str(rp), repeats=repeats)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cli_help(repeats: int = 5) -> float:
+    exe = [sys.executable, "-m", "mxcubecore_interleave.cli", "--help"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        with h5py.File(master, "r") as f:
-            data = f["/entry/data"]
-            n = read_all([data[k] for k in sorted(data)])
-        via.append(n / (time.perf_counter() - t0))
+        subprocess.run(exe, env=env, capture_output=True, check=True)
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def cli_repackage(rp: Path) -> float:
+    for m in rp.parent.glob("bench_[A-D]_master.h5"):
+        m.unlink()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "mxcubecore_interleave.cli", "repackage", "--record", str(rp),
+                    "--no-progress"], env=env, capture_output=True, check=True)
+    return time.perf_counter() - t0
+
+
+def interpreter_floor(repeats: int = 5) -> float:
+    ts = []
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        handles = [h5py.File(p, "r") for p in files]
-        n = read_all([h["/entry/data/data"] for h in handles])
-        for h in handles:
-            h.close()
-        direct.append(n / (time.perf_counter() - t0))
-    return max(via), max(direct)
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+# -- report ----------------------------------------------------------------------------------------
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import nexgen
+
+        ng = nexgen.__version__
+    except Exception:  # noqa: BLE001
+        ng = "not installed"
+    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores (shared with other jobs), "
+            f"Python {platform.python_version()}, h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version}), "
+            f"hdf5plugin {hdf5plugin.version}, nexgen {ng}")
+
+
+def fmt(x: float) -> str:
+    return f"{x:.3f}" if x < 10 else f"{x:.1f}"
 
 
 def main() -> None:
@@ -151,42 +370,118 @@ def main() -> None:
 
     logging.getLogger("mxcubecore_interleave").setLevel(logging.ERROR)  # the layout-V warnings
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="smaller scaling sweep")
+    ap.add_argument("--quick", action="store_true", help="3 rounds, scaling up to 1 000 wedges")
+    ap.add_argument("--no-doc", action="store_true", help=f"do not write {DOC.relative_to(ROOT)}")
+    ap.add_argument("--rounds", type=int, default=None)
     args = ap.parse_args()
-    small = DetectorGeometry(nx=32, ny=16)
+    n_rounds = args.rounds or (3 if args.quick else 5)
     tmp = Path(tempfile.mkdtemp(prefix="bench_repackage_"))
+    lines: list[str] = []
+
+    def say(s: str = "") -> None:
+        print(s, flush=True)
+        lines.append(s)
+
     try:
-        print("repackaging time, cold (4 sweeps x 3 600 frames, 144 wedge series; median of 5)")
-        for ipf, label in ((100, "one data file per wedge -> links (L)"), (25, "4 data files per wedge -> links (L)"), (30, "30 per file -> virtual dataset (V)")):
-            rp = make_collection(tmp / f"main_{ipf}", 4, 3600, 144, ipf, small)
-            t, best, layout = time_repackage(rp)
-            print(f"  {label}: median {t:.3f} s (best {best:.3f} s)  layouts {layout}  goal <= 0.5 s  "
-                  f"{'OK' if t <= 0.5 else 'MISSED'}")
-            if ipf == 25:
-                total, imports, run = time_fresh_process(rp)
-                print(f"    the same in a fresh process: {total:.3f} s end to end (imports {imports:.3f} s, "
-                      f"repackaging {run:.3f} s, the rest interpreter start)")
-        print("growth with the number of wedges (4 sweeps x 3 600 frames, links)")
-        counts = (16, 48, 144) if args.quick else (16, 48, 144, 288, 576)
-        rows = []
-        for n in counts:
-            rp = make_collection(tmp / f"scale_{n}", 4, 3600, n, 3600 * 4 // n, small)
-            t, _best, _ = time_repackage(rp, repeats=3)
-            rows.append((n, t))
-            print(f"  {n:4d} wedges: {t:.3f} s  ({1000 * t / n:.2f} ms per wedge)")
-        (n0, t0), (n1, t1) = rows[0], rows[-1]
-        print(f"  slope ~ {1000 * (t1 - t0) / (n1 - n0):.2f} ms per extra wedge")
-        print("frame read throughput, sweep A (900 frames of 512 x 1028 uint16, bslz4), best of 5")
-        geo = DetectorGeometry(nx=1028, ny=512)
-        for ipf, lay in ((25, "L"), (30, "V")):
-            rp = make_collection(tmp / f"tp_{ipf}", 4, 900, 144, ipf, geo)
-            res = repackage_record(rp, "after")
-            via, direct = throughput(rp, res.masters[0].master)
-            ratio = via / direct
-            print(f"  layout {lay}: through master {via:.0f} frames/s, direct {direct:.0f} frames/s, ratio {ratio:.3f}"
-                  f"  goal >= 0.97  {'OK' if ratio >= 0.97 else 'MISSED'}")
+        chunk_4m = one_chunk(EIGER2_4M)
+        say(f"Machine: {machine()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.")
+        say()
+        say(f"## 144 wedges, 4 sweeps x 3 600 frames (median of {n_rounds} interleaved rounds at 32 x 16, "
+            f"{max(3, n_rounds - 2)} at 4M; seconds)")
+        say()
+        say("Eiger2 4M frames: 2068 x 2162 uint16, bslz4, one stored chunk of "
+            f"{len(chunk_4m) / 1e6:.2f} MB per frame ({len(chunk_4m) * 14400 / 1e9:.1f} GB per collection).")
+        say()
+        say("| frames | layout | project | raw pixel copy | open floor | nexgen | project ÷ copy | "
+            "project ÷ floor | project ÷ nexgen |")
+        say("|---|---|---|---|---|---|---|---|---|")
+        results: dict[tuple[str, str], dict[str, float]] = {}
+        for size, geo, chunk in (("32 x 16", SMALL, None), ("Eiger2 4M", EIGER2_4M, chunk_4m)):
+            for lay, ipf in (("L", 100), ("V", 30)):
+                d = tmp / f"{size.replace(' ', '')}_{lay}"
+                t0 = time.perf_counter()
+                rp = make_collection(d, 4, 3600, 144, ipf, geo, chunk)
+                made = time.perf_counter() - t0
+                got = project(rp)[1]
+                assert got == lay * 4, f"{size} {lay}: written as {got}"
+                r = rounds({"project": lambda: project(rp)[0], "copy": lambda: raw_copy(rp, d / "copy"),
+                            "floor": lambda: open_floor(rp), "nexgen": lambda: nexgen_writer(rp, d / "nexgen")},
+                           n_rounds if chunk is None else max(3, n_rounds - 2))  # a 4M copy moves 7 GB
+                results[(size, lay)] = r
+                ng = r.get("nexgen")
+                ng_cols = (f"{fmt(ng)} | ", f"{r['project'] / ng:.3f} |") if ng else ("– | ", "– |")
+                say(f"| {size} | {lay} | {fmt(r['project'])} | {fmt(r['copy'])} | {fmt(r['floor'])} | {ng_cols[0]}"
+                    f"{r['project'] / r['copy']:.3f} | {r['project'] / r['floor']:.2f} | {ng_cols[1]}")
+                print(f"    (data made in {made:.1f} s)", flush=True)
+                shutil.rmtree(d)
+        say()
+        say("Goals:")
+        for lay in ("L", "V"):
+            small, big = results[("32 x 16", lay)], results[("Eiger2 4M", lay)]
+            r = big["project"] / small["project"]
+            say(f"- layout {lay}: 4M ÷ 32 x 16 = {r:.2f} (goal ≤ 1.2 {'met' if r <= 1.2 else 'MISSED'}); "
+                f"÷ raw copy at 4M = {big['project'] / big['copy']:.3f} (goal ≤ 0.05 "
+                f"{'met' if big['project'] / big['copy'] <= 0.05 else 'MISSED'}); ÷ floor "
+                f"{small['project'] / small['floor']:.2f} / {big['project'] / big['floor']:.2f} (goal ≤ 3 "
+                f"{'met' if max(small['project'] / small['floor'], big['project'] / big['floor']) <= 3 else 'MISSED'})"
+                + (f"; ÷ nexgen {small['project'] / small['nexgen']:.3f} / {big['project'] / big['nexgen']:.3f} "
+                   f"(goal ≤ 0.5 {'met' if max(small['project'] / small['nexgen'], big['project'] / big['nexgen']) <= 0.5 else 'MISSED'})"
+                   if "nexgen" in small and "nexgen" in big else ""))
+        say()
+        say("## Read throughput through the sweep master ÷ direct from the data files (sweep A, median of "
+            f"{n_rounds} interleaved rounds)")
+        say()
+        say("| frames | L | V |")
+        say("|---|---|---|")
+        for size, geo, chunk, fps in (("512 x 1028", HALF_MODULE, None, 900), ("Eiger2 4M", EIGER2_4M, chunk_4m, 200)):
+            row = []
+            for lay, ipf in (("L", 25), ("V", 30)):
+                d = tmp / f"tp_{lay}"
+                rp = make_collection(d, 4, fps, 16 if fps == 200 else 144, 50 if (fps == 200 and lay == "L") else ipf,
+                                     geo, chunk)
+                ratio, got = throughput(rp, n_rounds)
+                assert got == lay, f"throughput {size} {lay}: written as {got}"
+                row.append(f"{ratio:.3f} ({'met' if ratio >= 0.97 else 'MISSED'})")
+                shutil.rmtree(d)
+            say(f"| {size} | {row[0]} | {row[1]} |")
+        say()
+        say("## Scaling: 4 sweeps, links, one data file per wedge, 32 x 16 frames (fresh process each, median of 3; "
+            "one run at 10 000)")
+        say()
+        say("| wedges | frames | seconds | ms per wedge | peak RSS (MB) | RSS growth in the run (MB) |")
+        say("|---|---|---|---|---|---|")
+        for n in ((16, 144, 1000) if args.quick else (16, 144, 1000, 10000)):
+            wedge = max(1, 3600 // (n // 4))
+            d = tmp / f"scale_{n}"
+            rp = make_collection(d, 4, wedge * (n // 4), n, wedge, SMALL)
+            p = scale_point(rp, repeats=1 if n > 1000 else 3)
+            say(f"| {n} | {wedge * n} | {fmt(p['t'])} | {1000 * p['t'] / n:.2f} | {p['peak_mb']:.0f} | "
+                f"{p['run_mb']:.0f} |")
+            shutil.rmtree(d)
+        say()
+        say("## Command line (fresh process, median of 5)")
+        say()
+        rp = make_collection(tmp / "cli", 4, 3600, 144, 100, SMALL)
+        h, py = cli_help(), interpreter_floor()
+        say(f"- `mxcube-interleave --help`: {h:.3f} s (goal < 0.3 s {'met' if h < 0.3 else 'MISSED'}); "
+            f"`python -c pass`: {py:.3f} s")
+        say(f"- `mxcube-interleave repackage --record` (144 wedges, 32 x 16, L), end to end: {cli_repackage(rp):.3f} s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if not args.no_doc:
+        write_doc(lines)
+
+
+def write_doc(lines: list[str]) -> None:
+    text = DOC.read_text() if DOC.exists() else ""
+    begin, end = "<!-- bench_repackage:begin -->", "<!-- bench_repackage:end -->"
+    block = begin + "\n" + "\n".join(lines) + "\n" + end
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(text)
+    print(f"wrote {DOC}")
 
 
 if __name__ == "__main__":

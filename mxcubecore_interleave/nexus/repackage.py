@@ -22,6 +22,7 @@ from ..atomic import StagedFiles
 from ..errors import RepackageError
 from ..paths import check_name, check_subdir, inside
 from ..record import AcquisitionRecord, DataFileRecord
+from .datafiles import one_open_per_file
 from .digest import semantic_digest
 from .model import Collection, Sweep
 from .plan import Stage, collection_from_record
@@ -169,8 +170,13 @@ def _template_warnings(collection: Collection) -> list[str]:
     for sweep in collection.sweeps:
         if sweep.template is None:
             continue
-        with h5py.File(sweep.template, "r") as f:
-            wl = _scalar(f, "/entry/instrument/beam/incident_wavelength")
+        # the template is usually a wedge's own master, already read: its wavelength is known
+        known = [w.wavelength_A for w in sweep.wedges if w.source_master == sweep.template]
+        if known and collection.stage == "after":
+            wl = known[0]
+        else:
+            with h5py.File(sweep.template, "r") as f:
+                wl = _scalar(f, "/entry/instrument/beam/incident_wavelength")
         if wl and abs(wl - sweep.wavelength_A) > 1e-4 * sweep.wavelength_A:
             out.append(f"sweep {sweep.id}: threshold_energy is copied from {sweep.template.name}, taken at {wl:.5f} Å, "
                        f"not the sweep's {sweep.wavelength_A:.5f} Å; photon_energy and the wavelength are the sweep's")
@@ -187,6 +193,14 @@ def write_collection(
     save_record: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> RepackageResult:
+    with one_open_per_file():
+        return _write_collection(record_path, rec, collection, output_subdir=output_subdir, layout=layout,
+                                 save_record=save_record, progress=progress)
+
+
+def _write_collection(record_path: Path, rec: AcquisitionRecord, collection: Collection, *, output_subdir: str,
+                      layout: LayoutPolicy, save_record: bool,
+                      progress: Callable[[int, int, str], None] | None) -> RepackageResult:
     base = collection.base_dir
     out_dir = inside(base, check_subdir(output_subdir, "output sub-directory")) if output_subdir else base
     after = collection.stage == "after"
@@ -243,9 +257,10 @@ def repackage_record(
 ) -> RepackageResult:
     """The sweep masters of one acquisition record; records each sweep's master and layout in it."""
     record_path = Path(record_path)
-    rec, coll = collection_from_record(record_path, stage, template=template, images_per_file=images_per_file)
-    return write_collection(record_path, rec, coll, output_subdir=output_subdir, layout=layout,
-                            save_record=save_record, progress=progress)
+    with one_open_per_file():  # read the series, write and validate: every data file opened once
+        rec, coll = collection_from_record(record_path, stage, template=template, images_per_file=images_per_file)
+        return write_collection(record_path, rec, coll, output_subdir=output_subdir, layout=layout,
+                                save_record=save_record, progress=progress)
 
 
 def repackage_series(
@@ -265,6 +280,12 @@ def repackage_series(
     ``output`` (default: the directory of the first master) receives the masters and the record.
     Returns the grouping and, unless ``dry_run``, the result.
     """
+    with one_open_per_file():  # read the series, write and validate: every data file opened once
+        return _repackage_series(paths, output=output, prefix=prefix, layout=layout, explicit=explicit,
+                                 tolerances=tolerances, dry_run=dry_run, progress=progress, on_series=on_series)
+
+
+def _repackage_series(paths, *, output, prefix, layout, explicit, tolerances, dry_run, progress, on_series):
     from .discover import common_prefix, find_masters, group_series, record_from_series
     from .series import read_series
 

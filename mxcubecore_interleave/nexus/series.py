@@ -16,6 +16,8 @@ import numpy as np
 
 from ..errors import RepackageError
 from ..h5ascii import read_str
+from .datafiles import OpenDataFiles
+from .datafiles import current as current_files
 from .model import DEFAULT_DATASET, DataFile
 
 READABLE_FILTERS = {32008, 32004}  # bitshuffle+LZ4, LZ4: what Neggia and durin decode
@@ -57,14 +59,24 @@ class _Reader:
         self.fid = fid
         self._groups: dict[str, object] = {}
 
+    def group(self, path: str):
+        """The group at ``path`` (opened once), or None if there is none (or it is no group)."""
+        if path not in self._groups:
+            try:
+                self._groups[path] = h5py.h5g.open(self.fid, (path or "/").encode())
+            except (KeyError, ValueError, TypeError):
+                self._groups[path] = None
+        return self._groups[path]
+
+    def close(self) -> None:
+        for g in self._groups.values():
+            if g is not None:
+                g.close()
+        self._groups.clear()
+
     def dataset(self, path: str):
         head, _, name = path.rpartition("/")
-        if head not in self._groups:
-            try:
-                self._groups[head] = h5py.h5g.open(self.fid, (head or "/").encode())
-            except (KeyError, ValueError, TypeError):
-                self._groups[head] = None
-        g = self._groups[head]
+        g = self.group(head)
         if g is None:
             return None
         try:
@@ -204,7 +216,8 @@ _HEADERS: dict[tuple, _Header] = {}
 
 
 def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
-    """The header of a data file, cached by (path, size, mtime, inode): one open per file per run."""
+    """The header of a data file, cached by (path, size, mtime, inode). Inside a run
+    (``datafiles.one_open_per_file``) the file stays open for the link and frame checks."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -213,35 +226,34 @@ def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
     hdr = _HEADERS.get(key)
     if hdr is not None:
         return hdr
+    run = current_files()
+    if run is None:  # outside a run: open, read, close
+        run = OpenDataFiles(limit=0)
     try:  # low-level throughout: this runs once per data file of the collection (1 152 in the benchmark)
-        fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY)
+        dsid, kept = run.open(path, dataset)
     except OSError as exc:
         raise RepackageError(f"cannot read data file {path}{ctx}: {exc} (truncated or not HDF5?)") from exc
+    except (KeyError, ValueError):
+        raise RepackageError(f"{path}{ctx} has no dataset {dataset}: not a DECTRIS data file") from None
     try:
+        low = None
         try:
-            dsid = h5py.h5d.open(fid, dataset.encode())
-        except (KeyError, ValueError):
-            raise RepackageError(f"{path}{ctx} has no dataset {dataset}: not a DECTRIS data file") from None
-        try:
-            low = None
-            try:
-                aid = h5py.h5a.open(dsid, b"image_nr_low")
-            except KeyError:
-                pass
-            else:
-                buf = np.empty(aid.shape, dtype=aid.dtype)
-                aid.read(buf)
-                low = int(buf.ravel()[0])
-            plist = dsid.get_create_plist()
-            filters = frozenset(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))
-            shape = tuple(int(x) for x in dsid.shape)  # each .shape/.dtype builds an HDF5 object: once
-            hdr = _Header(shape[0] if shape else 0, shape, dsid.dtype, filters, low)
-        finally:
-            dsid.close()
+            aid = h5py.h5a.open(dsid, b"image_nr_low")
+        except KeyError:
+            pass
+        else:
+            buf = np.empty(aid.shape, dtype=aid.dtype)
+            aid.read(buf)
+            low = int(buf.ravel()[0])
+        plist = dsid.get_create_plist()
+        filters = frozenset(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))
+        shape = tuple(int(x) for x in dsid.shape)  # each .shape/.dtype builds an HDF5 object: once
+        hdr = _Header(shape[0] if shape else 0, shape, dsid.dtype, filters, low)
     except OSError as exc:
         raise RepackageError(f"cannot read data file {path}{ctx}: {exc} (truncated or not HDF5?)") from exc
     finally:
-        fid.close()
+        if not kept:
+            dsid.close()
     if len(_HEADERS) > 100_000:
         _HEADERS.clear()
     _HEADERS[key] = hdr
@@ -269,88 +281,95 @@ def read_series(master: str | os.PathLike[str], *, brief: bool = False) -> Serie
     reads 144 masters, and every HDF5 read counts.
     """
     master = Path(master)
-    try:
-        f = h5py.File(master, "r")
+    try:  # low-level: h5py.File's open and close cost ~1 ms more per master, and there are 144
+        fid = h5py.h5f.open(os.fsencode(master), h5py.h5f.ACC_RDONLY)
     except FileNotFoundError:
         raise RepackageError(f"detector master {master} is missing") from None
     except OSError as exc:
         if not master.exists():
             raise RepackageError(f"detector master {master} is missing") from None
         raise RepackageError(f"cannot read detector master {master}: {exc}") from exc
-    with f:
-        r = _Reader(f.id)
-        data = f.get("/entry/data")
-        if not isinstance(data, h5py.Group):
-            raise RepackageError(f"{master} has no /entry/data group: not a DECTRIS master")
-        names = sorted(k for k in data if k.startswith("data_"))
-        if not names:
-            raise RepackageError(f"{master} links no data_NNNNNN files")
-        files: list[DataFile] = []
-        shape = dtype = None
-        det = "/entry/instrument/detector/detectorSpecific"
-        nx, ny = r.scalar(f"{det}/x_pixels_in_detector"), r.scalar(f"{det}/y_pixels_in_detector")
-        header_shape = (int(ny), int(nx)) if nx and ny else None
-        filters: set[int] = set()
-        expect = 1
-        links = data.id.links
-        master_dir = os.fspath(master.parent)
-        for k in names:
-            if links.get_info(k.encode()).type != h5py.h5l.TYPE_EXTERNAL:
-                raise RepackageError(f"{master}: /entry/data/{k} is not an external link to a data file")
-            filename, target = (x.decode() for x in links.get_val(k.encode()))
-            if os.path.isabs(filename):
-                raise RepackageError(f"{master}: /entry/data/{k} points to the absolute path {filename}; "
-                                     "the repackager only follows relative links")
-            path = Path(os.path.normpath(os.path.join(master_dir, filename)))
-            n, fshape, fdtype, flt = open_data_file(path, target, expect_first=expect, what=f"{master.name}:{k}")
-            if header_shape and fshape != header_shape:
-                raise RepackageError(f"{path} holds {fdtype} frames of {fshape}, but {master.name} describes a "
-                                     f"{header_shape} detector: the file belongs to another detector or series")
-            if shape is None:
-                shape, dtype = fshape, fdtype
-            elif (fshape, fdtype) != (shape, dtype):
-                raise RepackageError(f"{path} holds {fdtype} frames of {fshape}, the rest of {master.name} "
-                                     f"{dtype} frames of {shape}")
-            filters |= flt
-            files.append(DataFile(path, n, target))
-            expect += n
-        omega, omega_path = r.floats("/entry/sample/transformations/omega", "/entry/sample/goniometer/omega")
-        if omega is None:
-            raise RepackageError(f"{master} has no omega angles (/entry/sample/transformations/omega)")
-        inc_path = "/entry/sample/transformations/omega_increment_set"
+    r = _Reader(fid)
+    try:
+        return _read_series(master, r, brief)
+    finally:
+        r.close()
+        fid.close()
+
+
+def _read_series(master: Path, r: _Reader, brief: bool) -> SeriesInfo:
+    data = r.group("/entry/data")
+    if data is None:
+        raise RepackageError(f"{master} has no /entry/data group: not a DECTRIS master")
+    names = sorted(k.decode() for k in data if k.startswith(b"data_"))
+    if not names:
+        raise RepackageError(f"{master} links no data_NNNNNN files")
+    files: list[DataFile] = []
+    shape = dtype = None
+    det = "/entry/instrument/detector/detectorSpecific"
+    nx, ny = r.scalar(f"{det}/x_pixels_in_detector"), r.scalar(f"{det}/y_pixels_in_detector")
+    header_shape = (int(ny), int(nx)) if nx and ny else None
+    filters: set[int] = set()
+    expect = 1
+    links = data.links
+    master_dir = os.fspath(master.parent)
+    for k in names:
+        if links.get_info(k.encode()).type != h5py.h5l.TYPE_EXTERNAL:
+            raise RepackageError(f"{master}: /entry/data/{k} is not an external link to a data file")
+        filename, target = (x.decode() for x in links.get_val(k.encode()))
+        if os.path.isabs(filename):
+            raise RepackageError(f"{master}: /entry/data/{k} points to the absolute path {filename}; "
+                                 "the repackager only follows relative links")
+        path = Path(os.path.normpath(os.path.join(master_dir, filename)))
+        n, fshape, fdtype, flt = open_data_file(path, target, expect_first=expect, what=f"{master.name}:{k}")
+        if header_shape and fshape != header_shape:
+            raise RepackageError(f"{path} holds {fdtype} frames of {fshape}, but {master.name} describes a "
+                                 f"{header_shape} detector: the file belongs to another detector or series")
+        if shape is None:
+            shape, dtype = fshape, fdtype
+        elif (fshape, fdtype) != (shape, dtype):
+            raise RepackageError(f"{path} holds {fdtype} frames of {fshape}, the rest of {master.name} "
+                                 f"{dtype} frames of {shape}")
+        filters |= flt
+        files.append(DataFile(path, n, target))
+        expect += n
+    omega, omega_path = r.floats("/entry/sample/transformations/omega", "/entry/sample/goniometer/omega")
+    if omega is None:
+        raise RepackageError(f"{master} has no omega angles (/entry/sample/transformations/omega)")
+    inc_path = "/entry/sample/transformations/omega_increment_set"
+    inc = r.scalar(inc_path)
+    if inc is None:
+        inc_path = "/entry/sample/goniometer/omega_range_average"
         inc = r.scalar(inc_path)
-        if inc is None:
-            inc_path = "/entry/sample/goniometer/omega_range_average"
-            inc = r.scalar(inc_path)
-        if inc is None and omega.size > 1:
-            inc_path = None
-            inc = float(np.median(np.diff(omega.astype(np.float64))))
-        if inc is None:
-            raise RepackageError(f"{master}: cannot tell the omega increment")
-        end, end_path = r.floats(omega_path + "_end")
-        check_omega(master, omega, float(inc), inc_path, end, end_path)
-        omega = omega.astype(np.float64)
-        nimages = r.scalar(f"{det}/nimages") or 0
-        ntrigger = r.scalar(f"{det}/ntrigger") or 1
-        total = sum(d.n for d in files)
-        if nimages and int(nimages * ntrigger) != total:
-            raise RepackageError(f"{master} describes {int(nimages * ntrigger)} frames, its data files hold {total} "
-                                 "(a truncated, missing or foreign data file?)")
-        if omega.size != total:
-            raise RepackageError(f"{master} has {omega.size} omega angles for {total} frames")
-        return SeriesInfo(
-            master=master,
-            data_files=files,
-            frame_shape=shape,  # type: ignore[arg-type]
-            dtype=np.dtype(dtype),
-            filters=filters,
-            omega=omega,
-            omega_increment=float(inc),
-            wavelength_A=r.scalar("/entry/instrument/beam/incident_wavelength"),
-            kappa=None if brief else r.first("/entry/sample/transformations/kappa", "/entry/sample/goniometer/kappa"),
-            phi=None if brief else r.first("/entry/sample/transformations/phi", "/entry/sample/goniometer/phi"),
-            start_time=None if brief else r.string("/entry/start_time"),
-            end_time=None if brief else (r.string("/entry/end_time") or r.string("/entry/end_time_estimated")),
-            nimages_total=int(nimages * ntrigger),
-            frame_time=None if brief else r.scalar("/entry/instrument/detector/frame_time"),
-        )
+    if inc is None and omega.size > 1:
+        inc_path = None
+        inc = float(np.median(np.diff(omega.astype(np.float64))))
+    if inc is None:
+        raise RepackageError(f"{master}: cannot tell the omega increment")
+    end, end_path = r.floats(omega_path + "_end")
+    check_omega(master, omega, float(inc), inc_path, end, end_path)
+    omega = omega.astype(np.float64)
+    nimages = r.scalar(f"{det}/nimages") or 0
+    ntrigger = r.scalar(f"{det}/ntrigger") or 1
+    total = sum(d.n for d in files)
+    if nimages and int(nimages * ntrigger) != total:
+        raise RepackageError(f"{master} describes {int(nimages * ntrigger)} frames, its data files hold {total} "
+                             "(a truncated, missing or foreign data file?)")
+    if omega.size != total:
+        raise RepackageError(f"{master} has {omega.size} omega angles for {total} frames")
+    return SeriesInfo(
+        master=master,
+        data_files=files,
+        frame_shape=shape,  # type: ignore[arg-type]
+        dtype=np.dtype(dtype),
+        filters=filters,
+        omega=omega,
+        omega_increment=float(inc),
+        wavelength_A=r.scalar("/entry/instrument/beam/incident_wavelength"),
+        kappa=None if brief else r.first("/entry/sample/transformations/kappa", "/entry/sample/goniometer/kappa"),
+        phi=None if brief else r.first("/entry/sample/transformations/phi", "/entry/sample/goniometer/phi"),
+        start_time=None if brief else r.string("/entry/start_time"),
+        end_time=None if brief else (r.string("/entry/end_time") or r.string("/entry/end_time_estimated")),
+        nimages_total=int(nimages * ntrigger),
+        frame_time=None if brief else r.scalar("/entry/instrument/detector/frame_time"),
+    )

@@ -46,12 +46,26 @@ def _rel_dir(directory: str, start: str) -> str:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+_DCPL: h5py.h5p.PropDCID | None = None
+
+
+def _dcpl() -> h5py.h5p.PropDCID:
+    """What h5py's create_dataset uses for a small contiguous dataset: no modification times."""
+    global _DCPL
+    if _DCPL is None:
+        _DCPL = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        _DCPL.set_obj_track_times(False)
+    return _DCPL
+
+
 def _replace(group: h5py.Group, name: str, data, dtype=None) -> h5py.Dataset:
     """Replace a dataset by new values, keeping its attributes (units, vector, depends_on…) with
-    their stored types (low-level: a sweep master rewrites ~20 of them, each with several)."""
+    their stored types (low-level throughout: a sweep master rewrites ~20 of them, each with
+    several attributes, and h5py's create_dataset costs several times the HDF5 calls)."""
+    gid, bname = group.id, name.encode()
     saved: list[tuple[bytes, h5py.h5t.TypeID, h5py.h5s.SpaceID, np.ndarray]] = []
-    if name in group:
-        old = h5py.h5d.open(group.id, name.encode())
+    if bname in gid:
+        old = h5py.h5d.open(gid, bname)
         dtype = dtype or old.dtype
         for i in range(h5py.h5a.get_num_attrs(old)):
             aid = h5py.h5a.open(old, index=i)
@@ -60,13 +74,17 @@ def _replace(group: h5py.Group, name: str, data, dtype=None) -> h5py.Dataset:
             aid.read(buf, mtype=tid)
             saved.append((aid.get_name(), tid, aid.get_space(), buf))
         old.close()
-        del group[name]
-    ds = group.create_dataset(name, data=np.asarray(data, dtype=dtype))
-    for k, tid, space, buf in saved:
+        gid.unlink(bname)
+    arr = np.ascontiguousarray(np.asarray(data, dtype=dtype))
+    space = h5py.h5s.create_simple(arr.shape) if arr.shape else h5py.h5s.create(h5py.h5s.SCALAR)
+    dsid = h5py.h5d.create(gid, bname, h5py.h5t.py_create(arr.dtype, logical=True), space, dcpl=_dcpl())
+    dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, arr)
+    ds = h5py.Dataset(dsid)
+    for k, tid, aspace, buf in saved:
         if isinstance(tid, h5py.h5t.TypeStringID) and not tid.is_variable_str() and tid.get_cset() != h5py.h5t.CSET_ASCII:
             ascii_attr(ds, k.decode(), read_str(buf))  # fixed-length NeXus strings stay ASCII (durin)
         else:
-            h5py.h5a.create(ds.id, k, tid, space).write(buf, mtype=tid)
+            h5py.h5a.create(dsid, k, tid, aspace).write(buf, mtype=tid)
     return ds
 
 

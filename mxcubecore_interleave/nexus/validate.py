@@ -6,6 +6,7 @@ Every failure is a ``RepackageError`` naming the file and the frame; nothing is 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -178,29 +179,118 @@ def _walk_tree(f: h5py.File, shown: Path) -> tuple[list[str], list[str]]:
 
 class _Stack:
     """A 3-D dataset id with its shape and dtype asked once (each ``.shape``/``.dtype`` of an id
-    builds a new HDF5 object, and hundreds of frames are read per master)."""
+    builds a new HDF5 object, and hundreds of frames are checked per master)."""
 
     def __init__(self, dsid) -> None:
         self.id = dsid
         self.shape = tuple(dsid.shape)
         self.dtype = dsid.dtype
+        self._frame_chunks: bool | None = None
+        self._filters: tuple | None = None
 
-    def frame(self, index: int) -> np.ndarray:
-        ny, nx = self.shape[1], self.shape[2]
+    @property
+    def frame_chunks(self) -> bool:
+        """One frame per chunk (what DECTRIS writes): a frame's stored bytes are one raw chunk."""
+        if self._frame_chunks is None:
+            plist = self.id.get_create_plist()
+            self._frame_chunks = (plist.get_layout() == h5py.h5d.CHUNKED
+                                  and tuple(plist.get_chunk()) == (1, *self.shape[1:]))
+        return self._frame_chunks
+
+    @property
+    def filters(self) -> tuple:
+        """The filter pipeline (ids and parameters): equal bytes mean equal pixels only under it."""
+        if self._filters is None:
+            plist = self.id.get_create_plist()
+            self._filters = tuple(plist.get_filter(i)[:3] for i in range(plist.get_nfilters()))
+        return self._filters
+
+    def check_index(self, index: int) -> None:
         if not 0 <= index < self.shape[0]:
             raise IndexError(f"frame {index + 1} of {self.shape[0]}")
+
+    def frame(self, index: int) -> np.ndarray:
+        """The decoded frame (this decompresses it)."""
+        ny, nx = self.shape[1], self.shape[2]
+        self.check_index(index)
         fspace = self.id.get_space()
         fspace.select_hyperslab((index, 0, 0), (1, ny, nx))
         out = np.empty((1, ny, nx), dtype=self.dtype)
         self.id.read(h5py.h5s.create_simple(out.shape), fspace, out)
         return out[0]
 
+    def raw(self, index: int) -> tuple[int, bytes]:
+        """(filter mask, stored bytes) of the frame's chunk, not decompressed."""
+        self.check_index(index)
+        mask, data = self.id.read_direct_chunk((index, 0, 0))
+        return int(mask), bytes(data)
+
+
+def same_frame(via: _Stack, k: int, direct: _Stack, idx: int) -> bool:
+    """Frame ``k`` of ``via`` holds the pixels of frame ``idx`` of ``direct``, decompressing
+    nothing when the answer follows without: the same dataset object of the same open file
+    at the same index is the same frame; identical raw chunks (filter mask and bytes) are
+    identical pixels. Only chunks that differ in their bytes (other compression) are decoded."""
+    via.check_index(k)
+    direct.check_index(idx)
+    if via.id == direct.id:  # h5py compares file number and object address
+        if k == idx:
+            return True
+    if (via.frame_chunks and direct.frame_chunks and via.dtype == direct.dtype
+            and via.filters == direct.filters):
+        try:
+            if via.raw(k) == direct.raw(idx):
+                return True
+        except (OSError, ValueError, KeyError):
+            pass  # an unallocated chunk: the decoded read below gives the fill value
+    return bool(np.array_equal(via.frame(k), direct.frame(idx)))
+
+
+class _Direct:
+    """Data files opened directly for the frame check: the run's open files when a run is in
+    progress (no second open), else opened here and closed by ``close``."""
+
+    def __init__(self) -> None:
+        from .datafiles import current
+
+        self.run = current()
+        self.own: dict[tuple[Path, str], tuple[object, _Stack]] = {}
+        self.stacks: dict[tuple[Path, str], _Stack] = {}
+
+    def get(self, path: Path, dataset: str) -> _Stack:
+        key = (path, dataset)
+        st = self.stacks.get(key)
+        if st is not None:
+            return st
+        dsid = self.run.dataset(path, dataset) if self.run is not None else None
+        if dsid is None:
+            fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY)
+            try:
+                dsid = h5py.h5d.open(fid, dataset.encode())
+            except BaseException:
+                fid.close()
+                raise
+            self.own[key] = (fid, None)  # type: ignore[assignment]
+        st = self.stacks[key] = _Stack(dsid)
+        if key in self.own:
+            self.own[key] = (self.own[key][0], st)
+        return st
+
+    def close(self) -> None:
+        for fid, st in self.own.values():
+            if st is not None:
+                st.id.close()
+            fid.close()
+        self.own.clear()
+        self.stacks.clear()
+
 
 class _FrameCheck:
-    """First and last frame of every wedge (§6 output 1): read through the sweep master at the
-    frame dxtbx's EigerFilewriter lookup gives (blocks in order, by their actual shape[0]) and
-    directly from the data file at the expected index. Failures are kept until the frame counts
-    are known: a wrong count explains a wrong frame better than the frame does."""
+    """First and last frame of every wedge (§6 output 1): the frame a reader gets through the
+    sweep master at the index dxtbx's EigerFilewriter lookup gives (blocks in order, by their
+    actual shape[0]) must be the frame of the data file at the expected index. Failures are
+    kept until the frame counts are known: a wrong count explains a wrong frame better than
+    the frame does."""
 
     def __init__(self, sweep: Sweep, shown: Path) -> None:
         self.shown = shown
@@ -214,35 +304,139 @@ class _FrameCheck:
         self.wanted.sort(key=lambda x: x[0])
         self.keys = [x[0] for x in self.wanted]
         self.failure: str | None = None
+        self.direct = _Direct()
+
+    def close(self) -> None:
+        self.direct.close()
+
+    def fail(self, message: str) -> None:
+        if self.failure is None:
+            self.failure = message
 
     def check_block(self, via: _Stack, start: int, n: int) -> None:
-        """Compare the wanted frames that fall into the block [start, start+n) of dataset ``via``."""
+        """Layout L: the wanted frames that fall into the block [start, start+n) of ``via``."""
         lo, hi = bisect.bisect_left(self.keys, start), bisect.bisect_left(self.keys, start + n)
-        if self.failure or lo == hi:
-            return
-        direct: dict[tuple[Path, str], object] = {}
-        try:
-            for k, seg, idx, w in self.wanted[lo:hi]:
-                if self.failure:
+        for k, seg, idx, w in self.wanted[lo:hi]:
+            if self.failure:
+                return
+            path = seg.file.path
+            try:
+                same = same_frame(via, k - start, self.direct.get(path, seg.file.dataset), idx)
+            except (KeyError, OSError, IndexError, ValueError) as exc:
+                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
+                          f"or from {path.name} (frame {idx + 1}): {exc}")
+                continue
+            if not same:
+                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
+                          f"from frame {idx + 1} of {path.name}")
+        if self.direct.run is None:
+            self.direct.close()  # outside a run: no more files open at once than one block needs
+
+    def check_virtual(self, via: _Stack, runs: list[tuple[int, int, str, str, int]], sweep: Sweep,
+                      lengths: dict[tuple[str, str], int]) -> None:
+        """Layout V, from the virtual layout itself: every wanted frame maps to its file, dataset
+        and index; the whole mapping equals the sweep's (every frame, not only the wanted ones);
+        every source holds the frames mapped from it; then one frame per source file is decoded
+        through the virtual dataset, once: HDF5 resolves the source and its filter decodes it (a
+        source it cannot open reads as fill)."""
+        starts = [r[0] for r in runs]
+        for k, seg, idx, w in self.wanted:
+            n = lengths.get((os.fspath(seg.file.path), seg.file.dataset))
+            if n is not None and idx >= n:
+                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
+                          f"or from {seg.file.path.name} (frame {idx + 1}): frame {idx + 1} of {n}")
+                return
+            i = bisect.bisect_right(starts, k) - 1
+            got = None if i < 0 or k >= runs[i][0] + runs[i][1] else (runs[i][2], runs[i][3], runs[i][4] + k - runs[i][0])
+            if got != (os.fspath(seg.file.path), seg.file.dataset, idx):
+                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
+                          f"from frame {idx + 1} of {seg.file.path.name}")
+                return
+        expected = _runs([(s.file, s.start, s.count) for s in sweep.segments()])
+        if _merge(runs) != expected:
+            for a, b in zip(_merge(runs) + [None], expected + [None]):  # type: ignore[operator]
+                if a != b:
                     break
-                path = seg.file.path
-                try:
-                    if (path, seg.file.dataset) not in direct:
-                        fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY)
-                        direct[(path, seg.file.dataset)] = (fid, _Stack(h5py.h5d.open(fid, seg.file.dataset.encode())))
-                    got = via.frame(k - start)
-                    want = direct[(path, seg.file.dataset)][1].frame(idx)
-                except (KeyError, OSError, IndexError, ValueError) as exc:
-                    self.failure = (f"{self.shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
-                                    f"or from {path.name} (frame {idx + 1}): {exc}")
-                    continue
-                if not np.array_equal(got, want):
-                    self.failure = (f"{self.shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
-                                    f"from frame {idx + 1} of {path.name}")
-        finally:
-            for fid, stack in direct.values():
-                stack.id.close()
-                fid.close()
+            what = "nothing" if a is None else f"frames {a[0] + 1}..{a[0] + a[1]} to {Path(a[2]).name} {a[4] + 1}.."
+            want = "nothing" if b is None else f"frames {b[0] + 1}..{b[0] + b[1]} from {Path(b[2]).name} {b[4] + 1}.."
+            self.fail(f"{self.shown}: data_000001 maps {what}; sweep {sweep.id} has {want}")
+            return
+        for _k, count, path, dataset, start in runs:
+            n = lengths[(path, dataset)]
+            if start + count > n:
+                self.fail(f"{self.shown}: data_000001 maps frames {start + 1}..{start + count} of {Path(path).name}, "
+                          f"which holds {n} (the rest would read as fill values)")
+                return
+        decoded: set[str] = set()
+        prefix = bool(os.environ.get("HDF5_VDS_PREFIX"))
+        for k, seg, idx, w in self.wanted:
+            name = os.fspath(seg.file.path)
+            if name in decoded:
+                continue
+            decoded.add(name)
+            try:
+                got_frame = via.frame(k)
+                fill = np.zeros((), dtype=via.dtype)
+                via.id.get_create_plist().get_fill_value(fill)
+                suspicious = prefix or bool(np.all(got_frame == fill[()]))
+                if suspicious:  # a redirected or unread source: compare with the data file itself
+                    same = np.array_equal(got_frame, self.direct.get(seg.file.path, seg.file.dataset).frame(idx))
+                else:
+                    same = True
+            except (KeyError, OSError, IndexError, ValueError) as exc:
+                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
+                          f"or from {seg.file.path.name} (frame {idx + 1}): {exc}")
+                return
+            if not same:
+                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
+                          f"from frame {idx + 1} of {seg.file.path.name}")
+                return
+
+
+def _runs(items) -> list[tuple[int, int, str, str, int]]:
+    """(first frame in the master, count, file, dataset, first index in the file), merged."""
+    out: list[tuple[int, int, str, str, int]] = []
+    k = 0
+    for f, start, count in items:
+        out.append((k, count, os.fspath(f.path), f.dataset, start))
+        k += count
+    return _merge(out)
+
+
+def _merge(runs: list[tuple[int, int, str, str, int]]) -> list[tuple[int, int, str, str, int]]:
+    out: list[tuple[int, int, str, str, int]] = []
+    for r in sorted(runs):
+        if out:
+            p = out[-1]
+            if p[2:4] == r[2:4] and p[0] + p[1] == r[0] and p[4] + p[1] == r[4]:
+                out[-1] = (p[0], p[1] + r[1], p[2], p[3], p[4])
+                continue
+        out.append(r)
+    return out
+
+
+def _source_lengths(runs: list[tuple[int, int, str, str, int]], sweep: Sweep) -> dict[tuple[str, str], int]:
+    """Frames each source holds now (its header, read once per run)."""
+    from .series import open_data_file
+
+    out: dict[tuple[str, str], int] = {}
+    for _k, _count, path, dataset, _start in runs:
+        if (path, dataset) not in out:
+            out[(path, dataset)] = open_data_file(Path(path), dataset, what=f"sweep {sweep.id}")[0]
+    return out
+
+
+def _box(space, frame: tuple[int, int]) -> tuple[int, int] | None:
+    """(first frame, count) if the selection of ``space`` is whole frames first..first+count-1."""
+    if space.get_select_type() == h5py.h5s.SEL_NONE:
+        return None
+    lo, hi = space.get_select_bounds()
+    if tuple(lo[1:]) != (0, 0) or tuple(hi[1:]) != (frame[0] - 1, frame[1] - 1):
+        return None
+    count = hi[0] - lo[0] + 1
+    if space.get_select_npoints() != count * frame[0] * frame[1]:
+        return None
+    return int(lo[0]), int(count)
 
 
 def _blocks(f: h5py.File, sweep: Sweep, shown: Path, read_frames: bool, frames: _FrameCheck) -> int:
@@ -308,6 +502,8 @@ def _blocks(f: h5py.File, sweep: Sweep, shown: Path, read_frames: bool, frames: 
         mapped = 0
         ny, nx = ds.shape[1:]
         dcpl = ds.id.get_create_plist()  # low-level: h5py's virtual_sources() costs ~0.2 ms per source
+        runs: list[tuple[int, int, str, str, int]] = []
+        exact = True
         for i in range(dcpl.get_virtual_count()):
             file_name = dcpl.get_virtual_filename(i)
             if os.path.isabs(file_name) or file_name in ("", "."):
@@ -315,15 +511,24 @@ def _blocks(f: h5py.File, sweep: Sweep, shown: Path, read_frames: bool, frames: 
             if read_frames and not os.path.exists(os.path.join(base, file_name)):
                 raise RepackageError(f"{shown}: data_000001 maps frames from {file_name}, which does not exist "
                                      "(a virtual dataset would return fill values)")
-            mapped += dcpl.get_virtual_vspace(i).get_select_npoints() // (ny * nx)
+            vspace = dcpl.get_virtual_vspace(i)
+            mapped += vspace.get_select_npoints() // (ny * nx)
+            v, src = _box(vspace, (ny, nx)), _box(dcpl.get_virtual_srcspace(i), (ny, nx))
+            if v is None or src is None or v[1] != src[1]:
+                exact = False  # not whole frames onto whole frames: no reader-visible frame mapping
+                continue
+            runs.append((v[0], v[1], os.path.normpath(os.path.join(base, file_name)), dcpl.get_virtual_dsetname(i),
+                         src[0]))
         if mapped != ds.shape[0]:
             raise RepackageError(f"{shown}: data_000001 maps {mapped} of its {ds.shape[0]} frames; the others would "
                                  "read as fill values")
         if tuple(ds.shape[1:]) != tuple(sweep.frame_shape) or ds.dtype != sweep.dtype:
             raise RepackageError(f"{shown}: data_000001 holds {ds.dtype} frames of {tuple(ds.shape[1:])}, sweep "
                                  f"{sweep.id} {sweep.dtype} frames of {tuple(sweep.frame_shape)}")
-        if read_frames:
-            frames.check_block(_Stack(ds.id), 0, ds.shape[0])
+        if not exact:
+            frames.fail(f"{shown}: data_000001 maps parts of frames, not whole frames of its data files")
+        elif read_frames:
+            frames.check_virtual(_Stack(ds.id), runs, sweep, _source_lengths(runs, sweep))
         return int(ds.shape[0])
     raise RepackageError(f"{shown}: /entry/data must be external links only (layout L) or one virtual dataset "
                          f"data_000001 (layout V), has {keys}")
@@ -356,7 +561,7 @@ def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_n
     nP = sweep.n_frames
     inc = sweep.omega_increment
     frames = _FrameCheck(sweep, shown)
-    with h5py.File(path, "r") as f:
+    with contextlib.closing(frames), h5py.File(path, "r") as f:
         total = _blocks(f, sweep, shown, read_frames, frames)
         omega, omega_path = _axis(f, "omega")
         if omega is None:
@@ -394,11 +599,11 @@ def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_n
 
 
 def nxmx_available() -> bool:
-    try:
-        import nxmx  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether nxmx is installed, without importing it (nxmx and scipy cost ~0.3 s): it is
+    imported by the check itself."""
+    import importlib.util
+
+    return importlib.util.find_spec("nxmx") is not None
 
 
 def _check_nxmx(f: h5py.File, shown: Path, sweep: Sweep, n_frames: int) -> None:

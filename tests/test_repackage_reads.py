@@ -1,0 +1,101 @@
+"""What the repackager reads: no pixel decoded for layout L, at most one frame per source file for
+layout V, every data file opened once per run, and nothing heavy imported to print --help.
+
+Counts, not times: which HDF5 calls happen is what makes the cost independent of the pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import h5py
+import numpy as np
+import pytest
+
+from mxcubecore_interleave.nexus import repackage_record
+from mxcubecore_interleave.nexus import validate as validate_mod
+from tests.repackage_helpers import TWO_SWEEPS, interleaved_record
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Every frame the validator decodes, as (file, dataset, index)."""
+    seen: list[tuple[bytes, bytes, int]] = []
+    frame = validate_mod._Stack.frame
+
+    def counting(self, index):
+        seen.append((h5py.h5f.get_name(self.id), h5py.h5i.get_name(self.id), index))
+        return frame(self, index)
+
+    monkeypatch.setattr(validate_mod._Stack, "frame", counting)
+    return seen
+
+
+def test_layout_l_decodes_no_frame(tmp_path, decodes):
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4)
+    res = repackage_record(rp, "after")
+    assert {m.layout for m in res.masters} == {"L"}
+    assert decodes == []
+
+
+def test_layout_v_decodes_at_most_one_frame_per_source_file(tmp_path, decodes):
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=3)
+    res = repackage_record(rp, "after")
+    assert {m.layout for m in res.masters} == {"V"}
+    sources = set()
+    for m in res.masters:
+        with h5py.File(m.master, "r") as f:
+            sources |= {(m.master, vs.file_name) for vs in f["/entry/data/data_000001"].virtual_sources()}
+    assert 0 < len(decodes) <= len(sources)
+    assert len(set(decodes)) == len(decodes)  # none decoded twice
+
+
+def test_every_data_file_is_opened_once_per_run(tmp_path, monkeypatch):
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4)
+    opened: Counter[str] = Counter()
+    real = h5py.h5f.open
+
+    def counting(name, *a, **k):
+        opened[name.decode() if isinstance(name, bytes) else str(name)] += 1
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(h5py.h5f, "open", counting)
+    repackage_record(rp, "after")
+    data = {k: v for k, v in opened.items() if "_data_0" in k.rsplit("/", 1)[-1]}
+    assert data and set(data.values()) == {1}, data
+
+
+def test_same_bytes_elsewhere_pass_and_other_bytes_fail(tmp_path):
+    """same_frame: the same dataset and index needs no read; equal raw chunks in another file
+    are the same pixels; other bytes of equal pixels (other compression) are decoded."""
+    import hdf5plugin
+
+    frames = np.arange(2 * 4 * 6, dtype=np.uint16).reshape(2, 4, 6)
+    paths = []
+    for name, comp in (("a", hdf5plugin.Bitshuffle()), ("b", hdf5plugin.Bitshuffle()), ("c", hdf5plugin.LZ4())):
+        p = tmp_path / f"{name}.h5"
+        with h5py.File(p, "w") as f:
+            f.create_dataset("d", data=frames, chunks=(1, 4, 6), **comp)
+        paths.append(p)
+    files = [h5py.File(p, "r") for p in paths]
+    try:
+        a, b, c = (validate_mod._Stack(f["d"].id) for f in files)
+        assert validate_mod.same_frame(a, 1, a, 1)
+        assert not validate_mod.same_frame(a, 0, a, 1)
+        assert validate_mod.same_frame(a, 1, b, 1) and not validate_mod.same_frame(a, 0, b, 1)
+        assert a.raw(1) != c.raw(1) and validate_mod.same_frame(a, 1, c, 1)
+        assert not validate_mod.same_frame(a, 0, c, 1)
+    finally:
+        for f in files:
+            f.close()
+
+
+def test_help_imports_nothing_heavy():
+    code = ("import sys\nfrom mxcubecore_interleave import cli\ncli.build_parser().format_help()\n"
+            "print([m for m in ('numpy', 'h5py', 'nxmx', 'scipy', 'pydantic', 'zmq', 'gevent', 'mxcubecore') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().replace("'", '"')) == []
