@@ -147,7 +147,7 @@ class _SlowSocket:
 
 
 class _FakeZmq:
-    REQ, LINGER, NOBLOCK, POLLIN, POLLOUT = 3, 17, 1, 1, 2
+    REQ, LINGER, NOBLOCK, POLLIN, POLLOUT, MAXMSGSIZE = 3, 17, 1, 1, 2, 22
 
     class Again(Exception):
         pass
