@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mxcubecore_interleave.errors import CentringError
+from mxcubecore_interleave.errors import CentringError, CentringRefused
+from mxcubecore_interleave.murko.storage import read_centring_h5
 from mxcubecore_interleave.murko.scene import SampleScene
 from mxcubecore_interleave.murko_demo import centring_error_mm, place_sample
 
@@ -86,8 +87,10 @@ def test_rgb_pictures_are_encoded_off_the_hub_and_centre_the_same(beamline, murk
     job, ticks, gaps = _run_with_ticker(lambda: murko.centre(store_3d=False, camera_jpeg=False))
     result = job.value
     assert all(isinstance(p, np.ndarray) for p in result.rounds[0].images)
-    assert len(prepared_in) == 4 and threading.get_ident() not in prepared_in
-    assert len(sent) == 1 and all(isinstance(p, PreparedPicture) for p in sent[0])
+    # 4 views are fewer than min_views (5): a second round verifies the first
+    assert len(result.rounds) == 2
+    assert len(prepared_in) == 2 * 4 and threading.get_ident() not in prepared_in
+    assert len(sent) == 2 and all(isinstance(p, PreparedPicture) for p in sent[0] + sent[1])
     assert all(abs(v) < 0.002 for v in centring_error_mm(beamline).values())
     assert gaps.max() < 0.5
 
@@ -112,8 +115,13 @@ def test_nothing_found_rotates_retries_then_fails_without_moving(beamline, murko
     assert signals.names() == ["centringStarted", "centringFailed"]
     method, status = signals.args("centringFailed")
     assert method == "Murko" and status["valid"] is False
-    assert "found no sample" in status["error"]
-    assert not (tmp_path / "out").exists(), "a failed centring must not write files"
+    assert "found no sample" in status["error"] and status["check"] == "nothing_found"
+    # the refusal is the stored outcome: one HDF5 file with what was seen, nothing else
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["none_murko.h5"]
+    assert status["files"] == {"h5": str(tmp_path / "out" / "none_murko.h5")}
+    record = read_centring_h5(tmp_path / "out" / "none_murko.h5")
+    assert record["outcome"].startswith("refused: Murko found no sample") and record["outcome_check"] == "nothing_found"
+    assert len(record["images_jpeg"]) == 4 and record["present"].tolist() == [0, 0, 0, 0]
 
 
 def _run_with_ticker(func):
@@ -256,7 +264,10 @@ def test_a_fit_worse_than_the_limit_moves_nothing(beamline, murko, tmp_path):
     after = _positions(beamline)
     for role, value in start.items():
         assert after[role] == pytest.approx(value, abs=1e-9), role
-    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bad_murko.h5"]
+    record = read_centring_h5(tmp_path / "out" / "bad_murko.h5")
+    assert record["outcome_check"] == "residual" and "do not fit one sinusoid" in record["outcome"]
+    assert record["fit"]["rms"] > 1e-7 and "result_position" not in record
 
 
 def test_unknown_or_invalid_overrides_are_refused_before_anything_moves(beamline, murko):
@@ -307,11 +318,14 @@ def test_sign_factors_follow_the_sample_view_motor_directions(beamline, murko, d
     error = centring_error_mm(beamline)
     assert all(abs(v) < 0.002 for v in error.values()), error
 
-    # the same centring with the mockup's default signs moves some motor the wrong way
+    # the same centring with the mockup's default signs moves some motor the wrong way: the
+    # verifying round sees the sample further off than before, refuses, and puts it back
     place_sample(beamline, OFF_CENTRE, omega=20.0)
-    murko.centre(store_3d=False)
-    error = centring_error_mm(beamline)
-    assert max(abs(v) for v in error.values()) > 0.01
+    before = _positions(beamline)
+    with pytest.raises(CentringRefused, match="verifying round still wants"):
+        murko.centre(store_3d=False)
+    after = _positions(beamline)
+    assert all(after[k] == pytest.approx(v, abs=1e-9) for k, v in before.items())
 
 
 def test_more_rounds_stop_once_the_correction_is_below_tolerance(beamline, murko):
