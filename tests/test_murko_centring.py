@@ -193,10 +193,14 @@ def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, 
     for path in files.values():
         assert path.startswith(str(tmp_path / "sample1"))
 
-    mesh = trimesh.load(files["ply"], force="mesh")
+    mesh = trimesh.load(files["ply"], force="mesh", process=False)
     assert len(mesh.vertices) > 50 and len(mesh.faces) > 50
+    _assert_outward_closed_mesh_within_the_hull(mesh, files, result)
     m = meshio.read(files["ply"])
     assert m.points.shape[1] == 3
+    # meshio sees the same triangles the same way round: the signed volume from its cells
+    tri = m.points.astype(float)[m.cells_dict["triangle"]]
+    assert np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0 == pytest.approx(mesh.volume, rel=1e-5)
 
     with h5py.File(files["h5"], "r") as h5:
         g = h5["murko"]
@@ -232,6 +236,20 @@ def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, 
     centre = np.array([beamline.sample_view.camera.scene.crystal_position[k] for k in ("phiy", "sampx", "sampy")])
     lo, hi = mesh.bounds
     assert np.all(lo <= centre) and np.all(centre <= hi)
+
+
+def _assert_outward_closed_mesh_within_the_hull(mesh, files, result) -> None:
+    """The PLY mesh as trimesh reads it: closed, wound outwards (positive volume, about the
+    hull's voxel volume), its vertices within the voxel centres' bounds plus one voxel."""
+    import trimesh
+
+    assert mesh.is_watertight
+    assert mesh.volume > 0, f"the mesh is inside out (volume {mesh.volume} mm3)"
+    assert mesh.volume == pytest.approx(result.hull.volume_mm3, rel=0.35)
+    cloud = trimesh.load(files["points"])
+    lo, hi = cloud.vertices.min(axis=0), cloud.vertices.max(axis=0)
+    voxel = result.hull.voxel_size_mm
+    assert np.all(mesh.vertices >= lo - voxel) and np.all(mesh.vertices <= hi + voxel)
 
 
 def _points_outside_the_sample(scene: SampleScene) -> np.ndarray:
@@ -419,6 +437,12 @@ def test_a_vertical_rotation_axis_centres_and_stores_a_vertical_hull(beamline, m
         assert h5["murko/camera_orientation"][()].decode() == orientation
         assert h5["murko/masks"].shape[1:] == (320, 256)  # the prediction grid, turned with the camera
         assert "image rows" in h5["murko/hull/frame"][()].decode()
+    # these signs make the motor frame a mirror (vertical_up) or not (vertical_down): either
+    # way the mesh trimesh reads is closed and wound outwards
+    import trimesh
+
+    mesh = trimesh.load(result.files["ply"], force="mesh", process=False)
+    _assert_outward_closed_mesh_within_the_hull(mesh, result.files, result)
     scene = camera.scene
     inside = result.hull_contains(scene.crystal_points(300, seed=2))
     assert inside.mean() > 0.95, f"only {inside.mean():.0%} of the crystal is inside the hull"

@@ -241,7 +241,7 @@ class MurkoClient:
             cold = (" It was the first request at this picture size and batch size: a cold server "
                     "(just started or restarted) needs ~5 s more on CPU; warm_up at start avoids it."
                     if cold_hint else "")
-            cap = f", or its reply was over the {max_bytes / 1e6:.0f} MB cap" if max_bytes else ""
+            cap = f", or its reply was over the {max_bytes / 1e6:.3g} MB cap" if max_bytes else ""
             raise MurkoTimeoutError(
                 f"Murko at {self.host}:{self.port} did not answer within {timeout:g} s "
                 f"(server down, overloaded, another port{cap}?).{cold}"
