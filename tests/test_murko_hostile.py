@@ -142,3 +142,48 @@ def test_nonsense_is_refused_before_any_move_and_stored_as_the_outcome(beamline,
     record = read_centring_h5(tmp_path / "bad_murko.h5")
     assert record["outcome_check"] == check and record["outcome"] == f"refused: {info.value}"
     assert len(record["images_jpeg"]) == 4
+
+
+@pytest.fixture(scope="module")
+def real_reply() -> bytes:
+    from mxcubecore_interleave.murko.scene import CameraView, SampleScene, render
+    from mxcubecore_interleave.murko.segment import describe
+
+    scene = SampleScene()
+    image = render(scene, dict(scene.crystal_centred_position(), omega=0.0), CameraView(width=160, height=120))
+    return pickle_dumps({"original_image_shape": image.shape, "descriptions": [describe(image)]}, 4)
+
+
+def _fuzz_cases():
+    from hypothesis import strategies as st
+
+    edits = st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 255)), min_size=1, max_size=8)
+    return st.tuples(edits, st.integers(0, 10**9), st.booleans())
+
+
+def test_mutated_real_replies_are_read_or_refused_never_anything_else(real_reply):
+    """Random byte edits (and truncations) of a real reply: each one either parses or is a
+    MurkoProtocolError; no other exception, no crash."""
+    from hypothesis import HealthCheck, given, settings
+
+    outcomes = {"parsed": 0, "refused": 0}
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+    @given(_fuzz_cases())
+    def check(case):
+        edits, cut, truncate = case
+        data = bytearray(real_reply)
+        for where, value in edits:
+            data[where % len(data)] = value
+        if truncate:
+            data = data[: cut % len(data)]
+        try:
+            parse_reply(safe_loads(bytes(data), 10_000_000), 1)
+            outcomes["parsed"] += 1
+        except MurkoProtocolError as exc:
+            assert "\n" not in str(exc)
+            outcomes["refused"] += 1
+
+    check()
+    assert outcomes["parsed"] + outcomes["refused"] >= 400
+    assert outcomes["refused"] > 0
