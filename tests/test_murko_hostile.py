@@ -92,6 +92,7 @@ def test_a_reply_over_the_cap_is_dropped_by_zeromq_and_the_client_recovers():
     with hostile.HostileServer(reply) as server:
         client = MurkoClient(port=server.port, timeout_s=1.0, timeout_per_image_s=0.0, max_reply_mb_per_image=0.5)
         assert client.max_reply_bytes(1) == 1_500_000
+        assert MurkoClient(port=1).max_reply_bytes(4) == 41_000_000  # the default: a 500 MB reply is dropped
         with pytest.raises(MurkoTimeoutError, match=r"or its reply was over the 1\.5 MB cap"):
             client.predict([picture])
         big["on"] = False

@@ -20,8 +20,9 @@ If Murko finds nothing, it turns omega by ``retry_rotation_deg`` and tries again
 Signals (on this object): ``centringStarted(method)``, ``centringSuccessful(method, status)`` as
 soon as the motors are in place, then (``store_3d``) ``centringFilesStored(method, status)`` once
 the 3D files are written (in a worker thread, so the gevent hub keeps serving the UI);
-``centringFailed(method, status)``. ``MurkoSampleView`` emits the same on the sample view, where
-mxcubeweb and the queue listen.
+``centringFailed(method, status)`` (``status["check"]`` names the refused check, e.g.
+``coverage`` or ``verification``; ``status["files"]`` the refusal's HDF5 file).
+``MurkoSampleView`` emits the same on the sample view, where mxcubeweb and the queue listen.
 
 Example YAML (``configuration/murko.yaml``)::
 
