@@ -19,6 +19,7 @@ COMMANDS = (
     "repackage",
     "locate",
     "murko_mock_server",
+    "murko_refit",
     "web",
 )
 

@@ -53,3 +53,11 @@ class UnsafeReplyError(MurkoProtocolError):
 
 class CentringError(InterleaveError, RuntimeError):
     """Automatic centring failed; the motors were not moved."""
+
+
+class CentringRefused(CentringError):
+    """Murko's answer failed a plausibility check (``check`` names it); nothing was moved."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check = check

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mxcubecore_interleave.errors import CentringError
+from mxcubecore_interleave.errors import CentringError, CentringRefused
+from mxcubecore_interleave.murko.storage import read_centring_h5
 from mxcubecore_interleave.simulation.murko_scene import SampleScene
 from mxcubecore_interleave.murko_demo import centring_error_mm, place_sample
 
@@ -86,8 +87,10 @@ def test_rgb_pictures_are_encoded_off_the_hub_and_centre_the_same(beamline, murk
     job, ticks, gaps = _run_with_ticker(lambda: murko.centre(store_3d=False, camera_jpeg=False))
     result = job.value
     assert all(isinstance(p, np.ndarray) for p in result.rounds[0].images)
-    assert len(prepared_in) == 4 and threading.get_ident() not in prepared_in
-    assert len(sent) == 1 and all(isinstance(p, PreparedPicture) for p in sent[0])
+    # 4 views are fewer than min_views (5): a second round verifies the first
+    assert len(result.rounds) == 2
+    assert len(prepared_in) == 2 * 4 and threading.get_ident() not in prepared_in
+    assert len(sent) == 2 and all(isinstance(p, PreparedPicture) for p in sent[0] + sent[1])
     assert all(abs(v) < 0.002 for v in centring_error_mm(beamline).values())
     assert gaps.max() < 0.5
 
@@ -112,8 +115,13 @@ def test_nothing_found_rotates_retries_then_fails_without_moving(beamline, murko
     assert signals.names() == ["centringStarted", "centringFailed"]
     method, status = signals.args("centringFailed")
     assert method == "Murko" and status["valid"] is False
-    assert "found no sample" in status["error"]
-    assert not (tmp_path / "out").exists(), "a failed centring must not write files"
+    assert "found no sample" in status["error"] and status["check"] == "nothing_found"
+    # the refusal is the stored outcome: one HDF5 file with what was seen, nothing else
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["none_murko.h5"]
+    assert status["files"] == {"h5": str(tmp_path / "out" / "none_murko.h5")}
+    record = read_centring_h5(tmp_path / "out" / "none_murko.h5")
+    assert record["outcome"].startswith("refused: Murko found no sample") and record["outcome_check"] == "nothing_found"
+    assert len(record["images_jpeg"]) == 4 and record["present"].tolist() == [0, 0, 0, 0]
 
 
 def _run_with_ticker(func):
@@ -185,10 +193,14 @@ def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, 
     for path in files.values():
         assert path.startswith(str(tmp_path / "sample1"))
 
-    mesh = trimesh.load(files["ply"], force="mesh")
+    mesh = trimesh.load(files["ply"], force="mesh", process=False)
     assert len(mesh.vertices) > 50 and len(mesh.faces) > 50
+    _assert_outward_closed_mesh_within_the_hull(mesh, files, result)
     m = meshio.read(files["ply"])
     assert m.points.shape[1] == 3
+    # meshio sees the same triangles the same way round: the signed volume from its cells
+    tri = m.points.astype(float)[m.cells_dict["triangle"]]
+    assert np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0 == pytest.approx(mesh.volume, rel=1e-5)
 
     with h5py.File(files["h5"], "r") as h5:
         g = h5["murko"]
@@ -226,6 +238,20 @@ def test_3d_files_are_written_readable_and_the_hull_holds_the_crystal(beamline, 
     assert np.all(lo <= centre) and np.all(centre <= hi)
 
 
+def _assert_outward_closed_mesh_within_the_hull(mesh, files, result) -> None:
+    """The PLY mesh as trimesh reads it: closed, wound outwards (positive volume, about the
+    hull's voxel volume), its vertices within the voxel centres' bounds plus one voxel."""
+    import trimesh
+
+    assert mesh.is_watertight
+    assert mesh.volume > 0, f"the mesh is inside out (volume {mesh.volume} mm3)"
+    assert mesh.volume == pytest.approx(result.hull.volume_mm3, rel=0.35)
+    cloud = trimesh.load(files["points"])
+    lo, hi = cloud.vertices.min(axis=0), cloud.vertices.max(axis=0)
+    voxel = result.hull.voxel_size_mm
+    assert np.all(mesh.vertices >= lo - voxel) and np.all(mesh.vertices <= hi + voxel)
+
+
 def _points_outside_the_sample(scene: SampleScene) -> np.ndarray:
     """Motor-coordinate points (phiy, sampx, sampy) well away from pin, stem, loop and crystal:
     beside the loop in its plane, above and below it, and (last) beyond the loop's tip. All but
@@ -256,7 +282,10 @@ def test_a_fit_worse_than_the_limit_moves_nothing(beamline, murko, tmp_path):
     after = _positions(beamline)
     for role, value in start.items():
         assert after[role] == pytest.approx(value, abs=1e-9), role
-    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bad_murko.h5"]
+    record = read_centring_h5(tmp_path / "out" / "bad_murko.h5")
+    assert record["outcome_check"] == "residual" and "do not fit one sinusoid" in record["outcome"]
+    assert record["fit"]["rms"] > 1e-7 and "result_position" not in record
 
 
 def test_unknown_or_invalid_overrides_are_refused_before_anything_moves(beamline, murko):
@@ -307,11 +336,14 @@ def test_sign_factors_follow_the_sample_view_motor_directions(beamline, murko, d
     error = centring_error_mm(beamline)
     assert all(abs(v) < 0.002 for v in error.values()), error
 
-    # the same centring with the mockup's default signs moves some motor the wrong way
+    # the same centring with the mockup's default signs moves some motor the wrong way: the
+    # verifying round sees the sample further off than before, refuses, and puts it back
     place_sample(beamline, OFF_CENTRE, omega=20.0)
-    murko.centre(store_3d=False)
-    error = centring_error_mm(beamline)
-    assert max(abs(v) for v in error.values()) > 0.01
+    before = _positions(beamline)
+    with pytest.raises(CentringRefused, match="verifying round still wants"):
+        murko.centre(store_3d=False)
+    after = _positions(beamline)
+    assert all(after[k] == pytest.approx(v, abs=1e-9) for k, v in before.items())
 
 
 def test_more_rounds_stop_once_the_correction_is_below_tolerance(beamline, murko):
@@ -405,6 +437,12 @@ def test_a_vertical_rotation_axis_centres_and_stores_a_vertical_hull(beamline, m
         assert h5["murko/camera_orientation"][()].decode() == orientation
         assert h5["murko/masks"].shape[1:] == (320, 256)  # the prediction grid, turned with the camera
         assert "image rows" in h5["murko/hull/frame"][()].decode()
+    # these signs make the motor frame a mirror (vertical_up) or not (vertical_down): either
+    # way the mesh trimesh reads is closed and wound outwards
+    import trimesh
+
+    mesh = trimesh.load(result.files["ply"], force="mesh", process=False)
+    _assert_outward_closed_mesh_within_the_hull(mesh, result.files, result)
     scene = camera.scene
     inside = result.hull_contains(scene.crystal_points(300, seed=2))
     assert inside.mean() > 0.95, f"only {inside.mean():.0%} of the crystal is inside the hull"

@@ -53,3 +53,17 @@ def test_the_repository_configuration_validates():
 def test_bad_configuration_is_refused_with_a_message(field, value, message):
     with pytest.raises(ValueError, match=message):
         MurkoCentring.HOConfig.model_validate({field: value})
+
+
+def test_one_default_timeout_in_code_configuration_and_docs():
+    """The default deadline is one number: the client's, the HardwareObject's, murko.yaml's and
+    every ``timeout_s:`` the docs show."""
+    from mxcubecore_interleave.murko.client import DEFAULT_TIMEOUT_S, MurkoClient
+
+    assert MurkoCentring.HOConfig().timeout_s == DEFAULT_TIMEOUT_S == MurkoClient(port=1).timeout_s
+    config = YAML(typ="safe").load((DOCS.parent / "configuration" / "murko.yaml").read_text())["configuration"]
+    assert config["timeout_s"] == DEFAULT_TIMEOUT_S
+    shown = [float(v) for doc in ("murko.md", "murko-centring.md")
+             for v in re.findall(r"timeout_s: ([0-9.]+)", (DOCS / doc).read_text())]
+    assert shown and all(v == DEFAULT_TIMEOUT_S for v in shown), shown
+    assert f"{DEFAULT_TIMEOUT_S:g} s + 0.5 s per picture" in (DOCS / "murko.md").read_text()

@@ -1,11 +1,13 @@
 """Automatic centring with Murko: N camera views in one request, a linear fit, one motor move.
 
-A thin adapter: the request/reply protocol, the fit, the hull and the file formats live in
+A thin adapter: the request/reply protocol, the solver (``murko.solver``), the plausibility
+checks (``murko.plausibility``), the hull, its frames and the file formats live in
 ``mxcubecore_interleave.murko``. This HardwareObject takes the pictures at the configured omega
-angles, asks Murko where the sample is, turns the clicks into millimetres with the beam mark and
-pixels-per-mm the diffractometer reports, fits ``c + A cos w + B sin w`` by linear least squares, moves
-phiy, phiz, sampx and sampy through ``diffractometer.set_value_motors`` and stores the 3D hull
-(HDF5 + PLY) and a PNG next to the sample's data.
+angles, asks Murko where the sample is, hands the clicks, the beam mark and the pixels-per-mm the
+diffractometer reports to the solver, moves phiy, phiz, sampx and sampy through
+``diffractometer.set_value_motors`` only if every check passed, and stores the 3D hull (HDF5 +
+PLY) and a PNG next to the sample's data. A refused centring moves nothing and still leaves its
+HDF5 file, with the refusal as its ``outcome``.
 
 With a horizontal rotation axis (``orientation`` horizontal or horizontal_flipped) the picture's
 rows are across the axis and its columns along it; with a vertical one (vertical_up,
@@ -18,8 +20,9 @@ If Murko finds nothing, it turns omega by ``retry_rotation_deg`` and tries again
 Signals (on this object): ``centringStarted(method)``, ``centringSuccessful(method, status)`` as
 soon as the motors are in place, then (``store_3d``) ``centringFilesStored(method, status)`` once
 the 3D files are written (in a worker thread, so the gevent hub keeps serving the UI);
-``centringFailed(method, status)``. ``MurkoSampleView`` emits the same on the sample view, where
-mxcubeweb and the queue listen.
+``centringFailed(method, status)`` (``status["check"]`` names the refused check, e.g.
+``coverage`` or ``verification``; ``status["files"]`` the refusal's HDF5 file).
+``MurkoSampleView`` emits the same on the sample view, where mxcubeweb and the queue listen.
 
 Example YAML (``configuration/murko.yaml``)::
 
@@ -46,9 +49,14 @@ import gevent
 import numpy as np
 from mxcubecore import HardwareRepository as HWR
 from mxcubecore.BaseHardwareObjects import HardwareObject, HardwareObjectState
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mxcubecore_interleave.errors import CentringError, MurkoError
+from mxcubecore_interleave.errors import CentringError, CentringRefused, MurkoError
+from mxcubecore_interleave.murko.client import (
+    DEFAULT_MAX_REPLY_MB_PER_IMAGE,
+    DEFAULT_TIMEOUT_PER_IMAGE_S,
+    DEFAULT_TIMEOUT_S,
+)
 from mxcubecore_interleave.paths import check_name
 
 __all__ = ["CentringRound", "MurkoCentring", "MurkoCentringResult", "Signs"]
@@ -57,6 +65,7 @@ METHOD = "Murko"
 TRANSLATIONS = ("phiy", "phiz", "sampx", "sampy")
 CLIENT_SETTINGS = (
     "host", "port", "timeout_s", "timeout_per_image_s", "min_size", "orientation", "server_tip", "jpeg_quality",
+    "max_reply_mb_per_image",
 )
 """Settings the Murko client is made from: a centring with other values gets its own client."""
 log = logging.getLogger("HWR")
@@ -66,7 +75,8 @@ user_log = logging.getLogger("user_level_log")
 class Signs(BaseModel):
     """Per-beamline sign factors: +1 or -1 for each correction.
 
-    ``sampx += sampx * B``, ``sampy += sampy * A``, ``phiz += phiz * c``, ``phiy += phiy * mean(along)``,
+    ``sampx += sampx * B``, ``sampy += sampy * A``, ``phiz += phiz * c``, ``phiy += phiy * a``
+    (``a``: the mean of the along offsets, or their sinusoid's ``c``; murko.solver),
     where ``c + A cos w + B sin w`` is fitted to the offsets across the axis (picture rows for a
     horizontal axis, columns for a vertical one, positive down / right) and ``along`` are the
     offsets along it (columns, positive right / rows, positive down).
@@ -102,6 +112,7 @@ class CentringRound:
     """(N, 2) mm: (across the axis, along it) offsets of the clicks from the beam, one row per
     view, NaN where Murko found nothing."""
     fit: Any
+    """The fit across the axis (``solution.across``)."""
     correction: dict[str, float]
     images: list[Any] = field(repr=False, default_factory=list)
     """The pictures as taken: RGB arrays, or the camera's own JPEG bytes."""
@@ -111,6 +122,9 @@ class CentringRound:
     """Beam mark (x, y) pixels when the pictures were taken."""
     pixels_per_mm: tuple[float, float] = (1.0, 1.0)
     """(x, y) calibration when the pictures were taken."""
+    solution: Any = field(default=None, repr=False)
+    """The solver's :class:`murko.solver.Solution` (fits, shifts, pixels, conventions)."""
+    geometry: Any = field(default=None, repr=False)
 
 
 @dataclass
@@ -157,12 +171,19 @@ class MurkoCentring(HardwareObject):
     class HOConfig(HardwareObject.HOConfig):
         host: str = "127.0.0.1"
         port: int = Field(8901, gt=0, le=65535)
-        timeout_s: float = Field(10.0, gt=0)
+        timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
         """Base deadline of one Murko request (send and reply together); covers the server's
-        ~5 s retrace on a new picture size or batch size (murko.md §1.5)."""
-        timeout_per_image_s: float = Field(0.5, ge=0)
+        ~5 s retrace on a new picture size or batch size (murko.md §1.5; a cold 4-view request
+        took 10.25 s)."""
+        timeout_per_image_s: float = Field(DEFAULT_TIMEOUT_PER_IMAGE_S, ge=0)
         """Added to ``timeout_s`` per picture in the request (0.36 s per 1024x1360 picture warm on
-        2 CPU cores, murko.md §1.5): 36 views get 10 + 18 s."""
+        2 CPU cores, murko.md §1.5): 36 views get 15 + 18 s."""
+        max_reply_mb_per_image: float = Field(DEFAULT_MAX_REPLY_MB_PER_IMAGE, gt=0)
+        """Reply cap: 1 MB + this per picture (ZeroMQ MAXMSGSIZE); SOLEIL's replies are 2.5 MB per picture."""
+        warm_up: bool = True
+        """At start, send one request of the camera's picture size and batch size (in a
+        greenlet): the server retraces then, not during the first centring."""
+        warm_up_timeout_s: float = Field(60.0, gt=0)
         min_size: int = Field(64, ge=1)
         jpeg_quality: int = Field(85, ge=1, le=100)
         """Pillow quality for pictures the client encodes (Murko shrinks them to 256x320)."""
@@ -186,6 +207,27 @@ class MurkoCentring(HardwareObject):
         """Refuse a fit whose residual RMS is larger (clicks that do not lie on one sinusoid:
         Murko picked different features in different views); nothing is moved."""
         signs: Signs = Signs()
+        conventions: str = "default"
+        """Named conventions (murko.solver.PRESETS): ``default``, or ``soleil`` (MD3 vertical
+        axis, AlignmentZ -c, along-axis from the fit's c, clicks at f*H). A preset also gives
+        ``signs`` and, for soleil, ``orientation: vertical_up`` / ``server_tip: up`` unless they
+        are configured."""
+        along_axis: str | None = None
+        """``mean`` or ``fit`` (the along offsets' sinusoid c); None: the preset's."""
+        pixel_convention: str | None = None
+        """``centre`` ((f + 0.5/Hp) H - 0.5) or ``corner`` (f H); None: the preset's."""
+        min_foreground_fraction: float = Field(0.001, ge=0, le=1)
+        max_foreground_fraction: float = Field(0.7, gt=0, le=1)
+        """A found sample's mask must cover between these fractions of the picture."""
+        max_correction_mm: float | None = Field(None, gt=0)
+        """Largest correction of any motor; None: the camera's field of view at the current zoom."""
+        max_rms_fraction: float = Field(0.25, gt=0)
+        """The fit's RMS must also be below this fraction of the sample's size across the axis."""
+        min_views: int = Field(5, ge=3)
+        """A round with fewer views where the sample was found is verified by one more round."""
+        verify_ratio: float = Field(0.5, gt=0)
+        verify_floor_mm: float = Field(0.005, ge=0)
+        """The verifying round's correction must be below max(verify_ratio x the first's, this)."""
         omega_zero_deg: float = 0.0
         motion_timeout_s: float = Field(60.0, gt=0)
         return_omega: bool = False
@@ -215,6 +257,25 @@ class MurkoCentring(HardwareObject):
             tip_direction(value)  # raises a ValueError that lists the allowed names
             return value
 
+        @model_validator(mode="after")
+        def _apply_preset(self) -> Any:
+            """A preset's signs and orientation, unless configured; along/pixel rules checked."""
+            from mxcubecore_interleave.murko.solver import PRESET_ORIENTATION, conventions_from, preset
+
+            conventions = preset(self.conventions)
+            given = self.model_fields_set
+            if "signs" not in given:
+                self.signs = Signs(**conventions.signs)
+            camera, server = PRESET_ORIENTATION.get(self.conventions, (None, None))
+            if camera is not None and "orientation" not in given:
+                self.orientation = camera
+            if server is not None and "server_tip" not in given:
+                self.server_tip = server
+            conventions_from(self)  # raises a ValueError naming a bad along/pixel rule
+            if self.min_foreground_fraction >= self.max_foreground_fraction:
+                raise ValueError("min_foreground_fraction must be below max_foreground_fraction")
+            return self
+
         @field_validator("omega_angles_deg")
         @classmethod
         def _enough_angles(cls, value: list[float]) -> list[float]:
@@ -231,12 +292,39 @@ class MurkoCentring(HardwareObject):
         self.last_result: MurkoCentringResult | None = None
         self._busy = False
         self._reserved: set[Path] = set()
+        self._evidence: dict[str, Any] = {}
+        self.warm_up_greenlet: Any = None
+        self.warm_up_result: str | None = None
 
     def init(self) -> None:
         super().init()
         self._register_queue_entry()
         _import_file_writers()
         self.update_state(HardwareObjectState.READY)
+        if self.config.warm_up:
+            self.warm_up_greenlet = gevent.spawn(self.warm_up)
+
+    def warm_up(self) -> str:
+        """One request of the camera's picture, as many times as a round has views, with its own
+        client and ``warm_up_timeout_s``: a cold server retraces now, not in the first centring.
+        Never raises; the outcome is logged and kept in ``warm_up_result``."""
+        settings = self.config
+        n = len(settings.omega_angles_deg)
+        try:
+            picture = self._picture(settings)
+            client = self._make_client(settings)
+            try:
+                t0 = time.monotonic()
+                client.predict([picture] * n, timeout_s=settings.warm_up_timeout_s)
+                seconds = time.monotonic() - t0
+            finally:
+                client.close()
+            self.warm_up_result = f"Murko at {self.server_address} warmed up: {n} pictures answered in {seconds:.1f} s"
+            log.info(self.warm_up_result)
+        except Exception as exc:
+            self.warm_up_result = f"Murko warm-up at {self.server_address} failed (the first centring may be slow): {exc}"
+            log.warning(self.warm_up_result)
+        return self.warm_up_result
 
     @staticmethod
     def _register_queue_entry() -> None:
@@ -272,23 +360,28 @@ class MurkoCentring(HardwareObject):
         settings = settings or self.config
         key = tuple(getattr(settings, name) for name in CLIENT_SETTINGS)
         if self._client is None or self._client_key != key:
-            import zmq.green
-
             self._drop_client()
-            self._client = murko_core().MurkoClient(
-                host=settings.host,
-                port=settings.port,
-                timeout_s=settings.timeout_s,
-                timeout_per_image_s=settings.timeout_per_image_s,
-                min_size=settings.min_size,
-                orientation=settings.orientation,
-                server_tip=settings.server_tip,
-                jpeg_quality=settings.jpeg_quality,
-                zmq_module=zmq.green,
-                encoder_map=_off_hub_map,
-            )
+            self._client = self._make_client(settings)
             self._client_key = key
         return self._client
+
+    @staticmethod
+    def _make_client(settings: Any):
+        import zmq.green
+
+        return murko_core().MurkoClient(
+            host=settings.host,
+            port=settings.port,
+            timeout_s=settings.timeout_s,
+            timeout_per_image_s=settings.timeout_per_image_s,
+            min_size=settings.min_size,
+            orientation=settings.orientation,
+            server_tip=settings.server_tip,
+            jpeg_quality=settings.jpeg_quality,
+            zmq_module=zmq.green,
+            encoder_map=_off_hub_map,
+            max_reply_mb_per_image=settings.max_reply_mb_per_image,
+        )
 
     # --- centring --------------------------------------------------------------------------
 
@@ -318,6 +411,7 @@ class MurkoCentring(HardwareObject):
         self._busy = True
         self.update_state(HardwareObjectState.BUSY)
         self.emit("centringStarted", (METHOD,))
+        self._evidence = {}
         start = self._positions()
         try:
             result = self._centre(start, settings)
@@ -326,7 +420,11 @@ class MurkoCentring(HardwareObject):
             self._set_idle()
             error = self._as_centring_error(exc, settings)
             reason = str(error) if error is not None else "cancelled"
-            self.emit("centringFailed", (METHOD, {"motors": start, "method": METHOD, "valid": False, "error": reason}))
+            status = {"motors": start, "method": METHOD, "valid": False, "error": reason,
+                      "check": getattr(error, "check", None)}
+            if error is not None and settings.store_3d and self._evidence.get("images"):
+                status["files"] = self._store_refusal(error, start, output_dir, prefix, settings)
+            self.emit("centringFailed", (METHOD, status))
             user_log.error("Murko centring failed: %s", reason)
             if error is None or error is exc:
                 raise
@@ -370,7 +468,10 @@ class MurkoCentring(HardwareObject):
         if isinstance(exc, CentringError):
             return exc
         if isinstance(exc, MurkoError):
-            return CentringError(f"Murko server {settings.host}:{settings.port} failed, motors put back: {exc}")
+            from mxcubecore_interleave.errors import MurkoTimeoutError
+
+            check = "timeout" if isinstance(exc, MurkoTimeoutError) else "reply"
+            return CentringRefused(check, f"Murko server {settings.host}:{settings.port} failed, motors put back: {exc}")
         if isinstance(exc, (RuntimeError, ValueError, OSError)):
             return CentringError(f"Murko centring failed, motors put back: {exc}")
         if isinstance(exc, Exception):
@@ -391,20 +492,33 @@ class MurkoCentring(HardwareObject):
         return cls.model_validate(values)
 
     def _centre(self, start: dict[str, float], settings) -> MurkoCentringResult:
+        """Rounds of acquire, check, move. A round with fewer than ``min_views`` found views is
+        verified by the next one (added once if it was the last): that round's correction must
+        be small against it, or the centring is refused and the motors go back."""
+        core = murko_core()
+        limits = murko_core().limits_from(settings)
         t_start = time.monotonic()
         timings = {"motion": 0.0, "murko": 0.0, "images": 0.0}
         rounds: list[CentringRound] = []
         position = dict(start)
-        for _ in range(settings.rounds):
+        planned = settings.rounds
+        while len(rounds) < planned:
             cround = self._acquire(position, timings, settings)
+            previous = rounds[-1] if rounds else None
+            if previous is not None and core.needs_verification(int(sum(previous.present)), limits):
+                core.check_verification(previous.correction, cround.correction, limits)
+            rounds.append(cround)
+            small = max(abs(v) for v in cround.correction.values()) < settings.tolerance_mm
             target = {role: position[role] + cround.correction[role] for role in TRANSLATIONS}
             t0 = time.monotonic()
             self._move(target, settings)
             timings["motion"] += time.monotonic() - t0
             position = self._positions()
-            rounds.append(cround)
-            if max(abs(v) for v in cround.correction.values()) < settings.tolerance_mm:
+            if small:
                 break
+            if (len(rounds) == planned == settings.rounds
+                    and core.needs_verification(int(sum(cround.present)), limits)):
+                planned += 1  # too few views for the fit's RMS to mean anything: verify once
         if settings.return_omega:
             t0 = time.monotonic()
             self._move({"omega": start["omega"]}, settings)
@@ -428,6 +542,7 @@ class MurkoCentring(HardwareObject):
             offset = base + attempt * settings.retry_rotation_deg
             omegas, images, encoding = [], [], []
             client = self.client(settings)
+            self._evidence = {"omega_deg": omegas, "images": images, "start_position": dict(position)}
             for angle in settings.omega_angles_deg:
                 t0 = time.monotonic()
                 self._move({"omega": offset + angle}, settings)
@@ -445,9 +560,14 @@ class MurkoCentring(HardwareObject):
             t0 = time.monotonic()
             views = client.predict(prepared)
             timings["murko"] += time.monotonic() - t0
+            if getattr(client, "last_first_at_size", False) and time.monotonic() - t0 > 2.0:
+                log.info("Murko: the first request at this picture size took %.1f s (a cold server; "
+                         "warm_up avoids it)", time.monotonic() - t0)
             for phase, seconds in getattr(client, "last_timings", {}).items():
                 timings[f"murko_{phase}"] = timings.get(f"murko_{phase}", 0.0) + seconds
             present = [bool(v.present) for v in views]
+            self._evidence.update(views=views, present=present, click_frac=np.array(
+                [v.click_frac if p else (np.nan, np.nan) for v, p in zip(views, present)], dtype=float))
             seen.append(sum(present))
             if _usable(omegas, present):
                 return self._fit_round(omegas, images, views, present, self._positions(), settings)
@@ -455,53 +575,48 @@ class MurkoCentring(HardwareObject):
                 "Murko found the sample in %d of %d views; turning omega by %g deg and trying again",
                 sum(present), len(present), settings.retry_rotation_deg,
             )
-        raise CentringError(
+        raise CentringRefused(
+            "nothing_found",
             f"Murko found no sample in {settings.max_attempts} attempt(s) of "
             f"{len(settings.omega_angles_deg)} views (found per attempt: {seen}); "
-            "check that a sample is mounted and in the camera's field of view. Motors put back."
+            "check that a sample is mounted and in the camera's field of view. Motors put back.",
         )
 
     def _fit_round(self, omegas, images, views, present, position, settings) -> CentringRound:
+        """The solver's corrections for this round, after every plausibility check (pure core)."""
         from mxcubecore_interleave.murko.orientation import axis_orientation
 
+        core = murko_core()
         beam_x, beam_y = (float(v) for v in HWR.beamline.beam.get_beam_position_on_screen())
         ppmm_x, ppmm_y = (float(v) for v in self._diffractometer().get_pixels_per_mm())
-        axis = axis_orientation(settings.orientation)
-        idx = [i for i, p in enumerate(present) if p]
-        clicks = np.array([views[i].click_px for i in idx], dtype=float)  # (row, col) pixels
-        d_row, d_col = (clicks[:, 0] - beam_y) / ppmm_y, (clicks[:, 1] - beam_x) / ppmm_x
-        # murko.md §2.3: across the axis are the rows for a horizontal axis, the columns for a
-        # vertical one; along it the other picture axis
-        found = np.column_stack([d_row, d_col] if axis == "horizontal" else [d_col, d_row])
-        shift = np.full((len(views), 2), np.nan)  # one row per view, NaN where nothing was found
-        shift[idx] = found
-        angles = np.array([omegas[i] for i in idx]) - settings.omega_zero_deg
-        result = murko_core().fit_sinusoid(angles, found[:, 0])
-        if result.rms > settings.max_rms_mm:
-            raise CentringError(
-                f"the Murko clicks do not fit one sinusoid (RMS {result.rms * 1000:.1f} um > "
-                f"{settings.max_rms_mm * 1000:.1f} um): Murko picked different features in different "
-                "views. Motors put back; centre by hand or retry with more views."
-            )
-        s = settings.signs
-        correction = {
-            "sampx": s.sampx * float(result.B),
-            "sampy": s.sampy * float(result.A),
-            "phiz": s.phiz * float(result.c),
-            "phiy": s.phiy * float(np.mean(found[:, 1])),
-        }
+        first = views[next(i for i, p in enumerate(present) if p)]
+        geometry = core.Geometry(
+            image_shape=tuple(first.image_shape), grid_shape=tuple(first.foreground_mask.shape),
+            beam_px=(beam_x, beam_y), pixels_per_mm=(ppmm_x, ppmm_y),
+            axis=axis_orientation(settings.orientation), omega_zero_deg=float(settings.omega_zero_deg),
+        )
+        frac = self._evidence["click_frac"]
+        masks = [v.foreground_mask for v in views]
+        limits = core.limits_from(settings)
+        self._evidence.update(geometry=geometry)
+        core.check_views(frac, present, masks, geometry.grid_shape, limits)
+        solution = core.solve(omegas, frac, geometry, core.conventions_from(settings))
+        self._evidence.update(solution=solution)
+        core.check_solution(solution, geometry, core.sample_size_mm(masks, present, geometry), limits)
         return CentringRound(
             omega_deg=list(omegas),
             start_position=dict(position),
             views=list(views),
             present=list(present),
-            shift_mm=shift,
-            fit=result,
-            correction=correction,
+            shift_mm=solution.shift_mm,
+            fit=solution.across,
+            correction=dict(solution.correction),
             images=list(images),
-            axis=axis,
+            axis=geometry.axis,
             beam_px=(beam_x, beam_y),
             pixels_per_mm=(ppmm_x, ppmm_y),
+            solution=solution,
+            geometry=geometry,
         )
 
     # --- 3D and files ----------------------------------------------------------------------
@@ -524,14 +639,28 @@ class MurkoCentring(HardwareObject):
         directory = Path(output_dir) if output_dir is not None else self.default_output_dir(settings)
         prefix = check_name(prefix or datetime.now().strftime("centring_%Y%m%d-%H%M%S"), "prefix")
         directory.mkdir(parents=True, exist_ok=True)
-        paths = _free_names(directory, prefix, self._reserved)
+        paths = murko_record().free_names(directory, prefix, self._reserved)
         self._reserved.update(paths.values())
         server = f"{settings.host}:{settings.port}"
         try:
-            _off_hub(_write_centring_files, result, paths, settings, server, prefix)
+            _off_hub(murko_record().write_centring_files, result, paths, settings, server, prefix)
         finally:
             self._reserved.difference_update(paths.values())
         return {key: str(path) for key, path in paths.items()}
+
+    def _store_refusal(self, error: CentringError, start: dict[str, float], output_dir, prefix, settings) -> dict[str, str]:
+        """The HDF5 file of a refused centring (pictures, replies, the refusal as ``outcome``)."""
+        try:
+            directory = Path(output_dir) if output_dir is not None else self.default_output_dir(settings)
+            name = check_name(prefix or datetime.now().strftime("centring_%Y%m%d-%H%M%S"), "prefix")
+            directory.mkdir(parents=True, exist_ok=True)
+            paths = murko_record().free_names(directory, name, self._reserved)
+            evidence = dict(self._evidence, start_position=dict(start))
+            _off_hub(murko_record().write_refusal_file, paths["h5"], error, evidence, settings, self.server_address)
+            return {"h5": str(paths["h5"])}
+        except Exception:
+            log.exception("Murko centring: could not store the refused centring's file")
+            return {}
 
     def default_output_dir(self, settings: Any = None) -> Path:
         """``<session process directory>/<output_subdir>`` when no sample directory is given."""
@@ -620,17 +749,33 @@ class _RgbCamera:
 
 def murko_core() -> SimpleNamespace:
     """The pure Murko core functions this adapter uses (one place to swap them in tests)."""
-    from mxcubecore_interleave.murko import client, fit, hull, plot, storage
+    from mxcubecore_interleave.murko import client, frames, hull, plausibility, plot, solver, storage
 
     return SimpleNamespace(
         MurkoClient=client.MurkoClient,
-        fit_sinusoid=fit.fit_sinusoid,
+        Geometry=solver.Geometry,
+        solve=solver.solve,
+        check_views=plausibility.check_views,
+        check_solution=plausibility.check_solution,
+        sample_size_mm=plausibility.sample_size_mm,
+        needs_verification=plausibility.needs_verification,
+        check_verification=plausibility.check_verification,
+        limits_from=plausibility.limits_from,
+        conventions_from=solver.conventions_from,
+        MotorFrame=frames.MotorFrame,
         visual_hull=hull.visual_hull,
         write_centring_h5=storage.write_centring_h5,
         write_ply=storage.write_ply,
         write_point_cloud_ply=storage.write_point_cloud_ply,
         plot_centring=plot.plot_centring,
     )
+
+
+def murko_record() -> Any:
+    """The pure module that writes a centring's files."""
+    from mxcubecore_interleave.murko import record
+
+    return record
 
 
 def _import_file_writers() -> None:
@@ -651,164 +796,3 @@ def _off_hub(fn: Any, *args: Any) -> Any:
 def _off_hub_map(fn: Any, items: Any) -> list:
     """``map`` in gevent's thread pool (the Murko client encodes JPEGs with it)."""
     return list(gevent.get_hub().threadpool.map(fn, items))
-
-
-def _write_centring_files(result: MurkoCentringResult, paths: dict[str, Path], settings: Any, server: str, prefix: str) -> None:
-    """Carve the hull and write the HDF5, the PLYs and the PNG (pure: no hardware, no gevent)."""
-    core = murko_core()
-    from mxcubecore_interleave.murko.protocol import encode_jpeg
-
-    cround = result.rounds[-1]
-    frame = MotorFrame.for_round(cround, settings)
-    hull = core.visual_hull(
-        frame.masks, frame.omega_deg, pixel_mm=frame.mask_pixel_mm,
-        axis_row_px=frame.axis_row_mask_px, voxel_mm=settings.hull_voxel_mm,
-    )
-    result.hull = hull
-    result.frame = frame
-    vertices = frame.to_motor(hull.vertices_mm)
-    points = frame.to_motor(hull.points_mm)
-    fit = cround.fit
-    along = "columns from the image's left edge" if frame.axis == "horizontal" else "rows from the image's top edge"
-    across = "row" if frame.axis == "horizontal" else "column"
-    beam, ppmm = cround.beam_px, cround.pixels_per_mm
-    data = {
-        "omega_deg": np.asarray(cround.omega_deg, dtype=float),
-        # the inputs: the camera pictures of the last round as JPEG (the camera's own when it had one)
-        "images_jpeg": [bytes(im) if isinstance(im, bytes | bytearray) else encode_jpeg(np.asarray(im), settings.jpeg_quality)
-                        for im in cround.images],
-        "present": np.asarray(cround.present, dtype=np.uint8),
-        "most_likely_click_px": np.array([v.click_px for v in cround.views], dtype=float),
-        "most_likely_click_frac": np.array([v.click_frac for v in cround.views], dtype=float),
-        "extreme_px": np.array([v.extreme_px for v in cround.views], dtype=float),
-        "shift_mm": np.asarray(cround.shift_mm, dtype=float),
-        "shift_mm_axes": "across the rotation axis, along it",
-        "masks": np.stack([np.asarray(cround.views[i].foreground_mask, dtype=np.uint8)
-                           for i, p in enumerate(cround.present) if p]),
-        "mask_omega_deg": np.asarray(frame.omega_deg, dtype=float),
-        "original_shape": np.asarray(frame.image_shape),
-        "prediction_shape": np.asarray(frame.grid_shape),
-        "beam_position_px": np.asarray(beam, dtype=float),
-        "calibration_mm_per_px": np.array([1.0 / ppmm[0], 1.0 / ppmm[1]]),
-        "axis_orientation": frame.axis,
-        "camera_orientation": str(settings.orientation),
-        "server_tip": str(settings.server_tip),
-        "murko_server": server,
-        "reference_position": {k: float(v) for k, v in cround.start_position.items()},
-        "result_position": {k: float(v) for k, v in result.centred_position.items()},
-        "signs": settings.signs.model_dump(),
-        "omega_zero_deg": float(settings.omega_zero_deg),
-        "fit": {"c": fit.c, "A": fit.A, "B": fit.B, "r": fit.r, "alpha": fit.alpha, "rms": fit.rms},
-        "hull": {
-            "volume": hull.volume.astype(np.uint8),
-            "voxel_size_mm": float(hull.voxel_size_mm),
-            "origin_mm": np.asarray(hull.origin_mm, dtype=float),
-            "frame": (
-                f"volume axes (x, u, v), mm: x along the rotation axis, i.e. the image {along}; "
-                f"a voxel projects to image {across} (axis {across}) + u cos(w) + v sin(w), w = "
-                "omega - omega_zero_deg. points_mm and mesh/vertices_mm are motor coordinates "
-                "(phiy, sampx, sampy): the positions that centre each point, phiz = "
-                "result_position/phiz."
-            ),
-            "points_mm": points.astype(np.float32),
-        },
-        "mesh": {"vertices_mm": vertices.astype(np.float32), "faces": np.asarray(hull.faces, dtype=np.int32)},
-    }
-    core.write_centring_h5(paths["h5"], data)
-    core.write_ply(paths["ply"], vertices, hull.faces)
-    core.write_point_cloud_ply(paths["points"], points)
-    found = np.asarray(cround.present, dtype=bool)
-    core.plot_centring(
-        paths["png"], frame.omega_deg_all[found], np.asarray(cround.shift_mm)[found, 0] * 1000.0, fit, hull.volume,
-        title=f"Murko centring {prefix}: RMS {fit.rms * 1000:.2f} um, {len(hull.faces)} mesh faces",
-        voxel_mm=float(hull.voxel_size_mm),
-    )
-
-
-def _free_names(directory: Path, prefix: str, reserved: set[Path] = frozenset()) -> dict[str, Path]:
-    """``<prefix>[_n]_murko.h5 / _murko_mesh.ply / _murko.png`` that do not exist (nor are being written)."""
-    for n in range(1, 1000):
-        stem = prefix if n == 1 else f"{prefix}_{n}"
-        paths = {
-            "h5": directory / f"{stem}_murko.h5",
-            "ply": directory / f"{stem}_murko_mesh.ply",
-            "png": directory / f"{stem}_murko.png",
-            "points": directory / f"{stem}_murko_points.ply",
-        }
-        if not any(p.exists() or p in reserved for p in paths.values()):
-            return paths
-    raise CentringError(f"{directory} already holds 999 Murko centrings named {prefix}; use another prefix")
-
-
-@dataclass
-class MotorFrame:
-    """Between the hull's frame (x, u, v; murko.hull.Hull) and motor coordinates.
-
-    A point with hull coordinates (x, u, v) is centred by ``phiy = phiy0 + s_a (x - x_beam)``,
-    ``sampx = sampx0 + s_x v``, ``sampy = sampy0 + s_y u`` (with phiz at the centred value):
-    ``u``/``v`` are its ``A``/``B`` in ``c + A cos w + B sin w`` (murko.md §2.3). ``masks`` are the
-    foreground masks turned so that the rotation axis runs along their columns (a vertical
-    axis' masks are transposed).
-    """
-
-    start: dict[str, float]
-    signs: Signs
-    x_beam_mm: float
-    masks: np.ndarray
-    omega_deg: np.ndarray
-    omega_deg_all: np.ndarray
-    mask_pixel_mm: tuple[float, float]
-    axis_row_mask_px: float
-    image_shape: tuple[int, int]
-    axis: str = "horizontal"
-    grid_shape: tuple[int, int] = (0, 0)
-    """The prediction grid (rows, columns) in the camera's frame."""
-
-    @classmethod
-    def for_round(cls, cround: CentringRound, settings: Any) -> MotorFrame:
-        idx = [i for i, p in enumerate(cround.present) if p]
-        masks = np.stack([np.asarray(cround.views[i].foreground_mask, dtype=bool) for i in idx])
-        grid = masks.shape[1:]
-        h, w = cround.views[idx[0]].image_shape
-        (beam_x, beam_y), (ppmm_x, ppmm_y) = cround.beam_px, cround.pixels_per_mm
-        if cround.axis == "vertical":  # along the axis: the rows; across it: the columns
-            masks = np.ascontiguousarray(masks.transpose(0, 2, 1))
-            along, across = (h, grid[0], beam_y, ppmm_y), (w, grid[1], beam_x, ppmm_x)
-        else:
-            along, across = (w, grid[1], beam_x, ppmm_x), (h, grid[0], beam_y, ppmm_y)
-        s_along = along[0] / along[1]  # camera pixels per mask pixel
-        s_across = across[0] / across[1]
-        axis_px = across[2] + cround.fit.c * across[3]  # where the axis is, camera pixels across it
-        omega = np.asarray(cround.omega_deg, dtype=float) - settings.omega_zero_deg
-        return cls(
-            start=dict(cround.start_position),
-            signs=settings.signs,
-            # mask pixel j covers camera pixels centred on (j + 0.5) * s - 0.5
-            x_beam_mm=(along[2] - (0.5 * s_along - 0.5)) / along[3],
-            masks=masks,
-            omega_deg=omega[idx],
-            omega_deg_all=omega,
-            mask_pixel_mm=(s_across / across[3], s_along / along[3]),
-            axis_row_mask_px=(axis_px + 0.5) / s_across - 0.5,
-            image_shape=(int(h), int(w)),
-            axis=cround.axis,
-            grid_shape=(int(grid[0]), int(grid[1])),
-        )
-
-    def to_motor(self, points: np.ndarray) -> np.ndarray:
-        p = np.atleast_2d(np.asarray(points, dtype=float)).reshape(-1, 3)
-        s = self.signs
-        return np.column_stack([
-            self.start["phiy"] + s.phiy * (p[:, 0] - self.x_beam_mm),
-            self.start["sampx"] + s.sampx * p[:, 2],
-            self.start["sampy"] + s.sampy * p[:, 1],
-        ])
-
-    def to_hull(self, positions: np.ndarray) -> np.ndarray:
-        q = np.atleast_2d(np.asarray(positions, dtype=float)).reshape(-1, 3)
-        s = self.signs
-        return np.column_stack([
-            self.x_beam_mm + s.phiy * (q[:, 0] - self.start["phiy"]),
-            s.sampy * (q[:, 2] - self.start["sampy"]),
-            s.sampx * (q[:, 1] - self.start["sampx"]),
-        ])

@@ -66,6 +66,14 @@ DEFAULT_JPEG_QUALITY = 85
 """Murko shrinks every picture to its 256 x 320 grid, so quality 85 loses nothing it sees; the
 JPEGs are a third smaller than at 90 (encoding time is about the same: bench_murko_client)."""
 
+DEFAULT_TIMEOUT_S = 15.0
+"""Base deadline of one request: a cold CPU server took 10.25 s for its first 4-view request
+after a restart (retrace at a new picture size or batch size, murko.md §1.5); warm it is ~1.5 s."""
+
+DEFAULT_MAX_REPLY_MB_PER_IMAGE = 10.0
+"""Reply size cap per picture (plus 1 MB): 4x SOLEIL's 2.5 MB per picture, 17x Murko main's
+0.58 MB. Larger replies are dropped by ZeroMQ itself (``MAXMSGSIZE``) and never unpickled."""
+
 DEFAULT_TIMEOUT_PER_IMAGE_S = 0.5
 """Allowance per picture on top of ``timeout_s``: the real server took 0.31 s inference + 0.05 s
 descriptions per 1024x1360 picture warm on 2 CPU cores (murko.md §1.5)."""
@@ -126,7 +134,7 @@ class MurkoClient:
         self,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
-        timeout_s: float = 10.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         min_size: int = DEFAULT_MIN_SIZE,
         orientation: str = "horizontal",
         server_tip: str = "left",
@@ -134,11 +142,14 @@ class MurkoClient:
         zmq_module: Any = None,
         timeout_per_image_s: float = DEFAULT_TIMEOUT_PER_IMAGE_S,
         encoder_map: Callable[[Callable, Iterable], Iterable] | None = None,
+        max_reply_mb_per_image: float = DEFAULT_MAX_REPLY_MB_PER_IMAGE,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"the Murko timeout must be positive, got {timeout_s}")
         if timeout_per_image_s < 0:
             raise ValueError(f"the Murko timeout per picture must not be negative, got {timeout_per_image_s}")
+        if not max_reply_mb_per_image > 0:
+            raise ValueError(f"the Murko reply cap must be positive, got {max_reply_mb_per_image} MB per picture")
         if not 1 <= int(jpeg_quality) <= 100:
             raise ValueError(f"JPEG quality must be 1-100, got {jpeg_quality}")
         if zmq_module is None:
@@ -152,9 +163,16 @@ class MurkoClient:
         self.jpeg_quality = int(jpeg_quality)
         self.zmq = zmq_module
         self.encoder_map = encoder_map or _thread_map()
+        self.max_reply_mb_per_image = float(max_reply_mb_per_image)
+        self._answered: set[tuple] = set()
+        """(picture shape, batch size) the server has answered on this client: a first request at
+        a new key may meet a cold server (Keras retraces), which the timeout message says."""
+        self._socket_cap: int | None = None
         self.last_timings: dict[str, float] = {}
         """Seconds per phase of the last :meth:`predict`: encode, serialise, round_trip (send,
         the server's work, receive), unpickle, parse, total."""
+        self.last_first_at_size = False
+        """Whether the last :meth:`predict` was the first at its picture size and batch size."""
         self._socket: Any = None
 
     @property
@@ -165,13 +183,21 @@ class MurkoClient:
         """The deadline of one request of ``n_images`` pictures, seconds."""
         return self.timeout_s + self.timeout_per_image_s * max(0, int(n_images))
 
-    def _connected(self) -> Any:
+    def max_reply_bytes(self, n_images: int) -> int:
+        """The largest reply accepted for ``n_images`` pictures (1 MB + the cap per picture)."""
+        return int((1.0 + self.max_reply_mb_per_image * max(1, int(n_images))) * 1e6)
+
+    def _connected(self, max_bytes: int | None = None) -> Any:
+        if self._socket is not None and max_bytes is not None and self._socket_cap != max_bytes:
+            self.close()  # MAXMSGSIZE applies to connections made after it is set
         if self._socket is None:
             zmq = self.zmq
             socket = zmq.Context.instance().socket(zmq.REQ)
             socket.setsockopt(zmq.LINGER, 0)
+            if max_bytes is not None:
+                socket.setsockopt(zmq.MAXMSGSIZE, int(max_bytes))
             socket.connect(self.address)
-            self._socket = socket
+            self._socket, self._socket_cap = socket, max_bytes
         return self._socket
 
     def close(self) -> None:
@@ -182,14 +208,18 @@ class MurkoClient:
 
     def request(self, payload: dict[str, Any], timeout_s: float | None = None) -> Any:
         """One round trip, unpickled safely (see :meth:`round_trip`)."""
-        return self._loads(self.round_trip(pickle.dumps(payload), timeout_s))
+        cap = self.max_reply_bytes(1)
+        return self._loads(self.round_trip(pickle.dumps(payload), timeout_s, max_bytes=cap), cap)
 
-    def round_trip(self, data: bytes, timeout_s: float | None = None) -> bytes:
+    def round_trip(self, data: bytes, timeout_s: float | None = None, *, max_bytes: int | None = None,
+                   cold_hint: bool = False) -> bytes:
         """Send ``data``, return the reply's bytes; sending and receiving share one deadline.
 
         Waiting is done with ``poll``: it yields to gevent under ``zmq.green`` and honours the
         deadline (green sockets do not apply SNDTIMEO/RCVTIMEO to their own waits). A socket
         that timed out is dropped: a REQ socket that sent without an answer is stuck for good.
+        ``max_bytes`` is set as the socket's ZeroMQ ``MAXMSGSIZE``: a larger reply is dropped by
+        libzmq (the peer is disconnected) and shows as a timeout that names the cap.
         """
         zmq = self.zmq
         timeout = self.timeout_s if timeout_s is None else float(timeout_s)
@@ -198,7 +228,7 @@ class MurkoClient:
         def remaining_ms() -> int:
             return max(0, int((deadline - time.monotonic()) * 1000))
 
-        socket = self._connected()
+        socket = self._connected(max_bytes)
         try:
             if not socket.poll(remaining_ms(), zmq.POLLOUT):
                 raise zmq.Again()
@@ -208,17 +238,21 @@ class MurkoClient:
             return socket.recv(zmq.NOBLOCK)
         except zmq.Again as exc:
             self.close()
+            cold = (" It was the first request at this picture size and batch size: a cold server "
+                    "(just started or restarted) needs ~5 s more on CPU; warm_up at start avoids it."
+                    if cold_hint else "")
+            cap = f", or its reply was over the {max_bytes / 1e6:.3g} MB cap" if max_bytes else ""
             raise MurkoTimeoutError(
                 f"Murko at {self.host}:{self.port} did not answer within {timeout:g} s "
-                "(server down, overloaded, or another port?)"
+                f"(server down, overloaded, another port{cap}?).{cold}"
             ) from exc
         except zmq.ZMQError as exc:
             self.close()
             raise MurkoError(f"ZeroMQ error talking to Murko at {self.host}:{self.port}: {exc}") from exc
 
-    def _loads(self, data: bytes) -> Any:
+    def _loads(self, data: bytes, max_bytes: int | None = None) -> Any:
         try:
-            return safe_loads(data)
+            return safe_loads(data, max_bytes)
         except MurkoProtocolError:
             self.close()
             raise
@@ -287,18 +321,28 @@ class MurkoClient:
         """Murko's descriptions of ``images``, in the server's picture frame."""
         jpegs, _shapes = self.encode(images)
         data = pickle.dumps(build_request(jpegs, self.min_size))
-        return parse_reply(self._loads(self.round_trip(data, self.request_timeout(len(jpegs)))), len(jpegs))
+        cap = self.max_reply_bytes(len(jpegs))
+        raw = self.round_trip(data, self.request_timeout(len(jpegs)), max_bytes=cap)
+        return parse_reply(self._loads(raw, cap), len(jpegs))
 
-    def predict(self, images: Sequence[np.ndarray | bytes]) -> list[ViewResult]:
-        """Murko's answers for ``images`` in camera pixels (what a centring needs)."""
+    def predict(self, images: Sequence[np.ndarray | bytes], timeout_s: float | None = None) -> list[ViewResult]:
+        """Murko's answers for ``images`` in camera pixels (what a centring needs).
+
+        ``timeout_s`` replaces the request's deadline (a warm-up request gives a cold server longer).
+        """
         t0 = time.perf_counter()
         jpegs, shapes = self.encode(images)
         t1 = time.perf_counter()
         data = pickle.dumps(build_request(jpegs, self.min_size))
         t2 = time.perf_counter()
-        raw = self.round_trip(data, self.request_timeout(len(jpegs)))
+        key = (shapes[0], len(jpegs))
+        cap = self.max_reply_bytes(len(jpegs))
+        deadline = self.request_timeout(len(jpegs)) if timeout_s is None else float(timeout_s)
+        raw = self.round_trip(data, deadline, max_bytes=cap, cold_hint=key not in self._answered)
         t3 = time.perf_counter()
-        reply = self._loads(raw)
+        first = key not in self._answered
+        self._answered.add(key)
+        reply = self._loads(raw, cap)
         t4 = time.perf_counter()
         descriptions = parse_reply(reply, len(jpegs))
         views = [self._view(d, shape) for d, shape in zip(descriptions, shapes)]
@@ -307,6 +351,7 @@ class MurkoClient:
             "encode": t1 - t0, "serialise": t2 - t1, "round_trip": t3 - t2,
             "unpickle": t4 - t3, "parse": t5 - t4, "total": t5 - t0,
         }
+        self.last_first_at_size = first
         return views
 
     def _view(self, description: Description, shape: tuple[int, int]) -> ViewResult:

@@ -9,7 +9,7 @@ Frame of the hull (mm), for a horizontal rotation axis along the picture's colum
 ``x`` along the axis, from the left edge of the mask (column j's centre at ``j * pixel_mm[1]``);
 ``u, v`` across it, such that a point projects to row ``axis_row + (u cos w + v sin w) / pixel_mm[0]``
 at rotation angle ``w``. ``u``/``v`` are the ``A``/``B`` of the centring fit (murko.fit).
-For a vertical rotation axis, pass the masks transposed (MurkoCentring's MotorFrame does).
+For a vertical rotation axis, pass the masks transposed (murko.frames.MotorFrame does).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Murko's wire format: the request every server version accepts, and a guarded reading of replies.
 
 Murko (M. Savko, SOLEIL) speaks pickle over ZeroMQ REQ/REP. Unpickling is code execution, so
-replies go through :class:`RestrictedUnpickler`, which builds only the numpy types real replies
-contain (recorded from the ``main`` server and SOLEIL's 2026 ``predictor.py``). Reply checks
+replies go through :func:`murko.unpickle.safe_loads`, which can only build plain data (the numpy
+types real replies contain, recorded from the ``main`` server and SOLEIL's 2026 ``predictor.py``). Reply checks
 follow what the real servers send on success and on failure: ``{}``, ``{"original_image_shape":
 …}`` without descriptions, ``descriptions: None``, a raw list when no notions were asked for,
 an int64 ``[-1, -1]`` (``main``) or a tuple ``(-1, -1)`` (SOLEIL) click when nothing was found,
@@ -13,17 +13,18 @@ Pure: no zmq, no mxcubecore. Coordinates are Murko's: (row, column) fractions of
 
 from __future__ import annotations
 
-import importlib
 import io
 import math
-import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from mxcubecore_interleave.errors import MurkoProtocolError, UnsafeReplyError
+from mxcubecore_interleave.errors import MurkoProtocolError
+from mxcubecore_interleave.murko.unpickle import safe_loads
+
+__all__ = ["NOTIONS", "Description", "build_request", "check_reply", "parse_description", "parse_reply", "safe_loads"]
 
 NOTIONS: list[str | list[str]] = [
     "foreground",
@@ -42,53 +43,8 @@ DEFAULT_MIN_SIZE = 64
 PREDICTION_SHAPE = (256, 320)
 """The server's default model input (rows, columns); masks come back at this size."""
 
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    # pickle protocol 5 (a server that dumps with protocol=5): arrays come as
-    # _frombuffer(buffer, dtype, shape, order), i.e. np.frombuffer(...).reshape(...). It only
-    # reinterprets bytes that are in the pickle; object dtypes are refused by np.frombuffer.
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-}
-
-
-def _numpy_core(submodule: str) -> Any:
-    """numpy's ``multiarray``/``numeric``: ``numpy._core`` on numpy 2, ``numpy.core`` on numpy 1."""
-    try:
-        return importlib.import_module(f"numpy._core.{submodule}")
-    except ImportError:
-        return importlib.import_module(f"numpy.core.{submodule}")
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Builds plain containers and numpy arrays; refuses every other global (no code runs)."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise UnsafeReplyError(
-                f"the Murko reply asks to load {module}.{name}, which a Murko reply never contains; "
-                "refused without running it (is something else listening on the Murko port?)"
-            )
-        if module.endswith(".multiarray"):
-            return getattr(_numpy_core("multiarray"), name)
-        if module.endswith(".numeric"):
-            return getattr(_numpy_core("numeric"), name)
-        return getattr(np, name)
-
-
-def safe_loads(data: bytes) -> Any:
-    """Unpickle a reply with :class:`RestrictedUnpickler`; any decoding failure is a protocol error."""
-    try:
-        return RestrictedUnpickler(io.BytesIO(data)).load()
-    except UnsafeReplyError:
-        raise
-    except Exception as exc:  # truncated or foreign bytes: pickle raises many types
-        raise MurkoProtocolError(f"the Murko reply is not a readable pickle ({type(exc).__name__}: {exc})") from exc
+MIN_GRID = 8
+"""Smallest prediction grid side accepted (Murko's is 256 x 320; a 1 x 1 or 0 x 0 "mask" is nonsense)."""
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
@@ -137,6 +93,20 @@ class Description:
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
 
+def brief(value: Any) -> str:
+    """A reply value for a message without ``repr``: up to 4 numbers, else its type's name."""
+    if value is None:
+        return "None"
+    if isinstance(value, (tuple, list, np.ndarray)) and len(value) <= 4:
+        try:
+            numbers = [float(v) for v in np.asarray(value, dtype=float).reshape(-1)]
+        except (TypeError, ValueError):
+            numbers = None
+        if numbers is not None and len(numbers) == len(value):
+            return "(" + ", ".join(f"{v:g}" for v in numbers) + ")"
+    return f"a {type(value).__name__}"
+
+
 def check_reply(reply: Any, n_images: int) -> list[dict[str, Any]]:
     """The reply's descriptions, or a :class:`MurkoProtocolError` saying what the server sent."""
     if isinstance(reply, list):
@@ -152,9 +122,9 @@ def check_reply(reply: Any, n_images: int) -> list[dict[str, Any]]:
         )
     descriptions = reply.get("descriptions")
     if descriptions is None:
-        shape = reply.get("original_image_shape")
+        shape = brief(reply.get("original_image_shape"))
         raise MurkoProtocolError(
-            f"Murko replied without descriptions (original_image_shape={shape!r}): it failed "
+            f"Murko replied without descriptions (original_image_shape={shape}): it failed "
             "after decoding the pictures (see the Murko server's log)"
         )
     if not isinstance(descriptions, list):
@@ -188,28 +158,51 @@ def _bbox(value: Any) -> tuple[float, float, float, float] | None:
     return r, c, h, w
 
 
-def parse_description(description: dict[str, Any], index: int = 0) -> Description:
-    """Read one description; ``present`` only if Murko says so *and* the click is a real point."""
+def _grid(value: Any, index: int, what: str) -> tuple[int, int]:
+    """A (rows, columns) prediction grid of at least :data:`MIN_GRID` each, or a protocol error."""
     try:
-        present = bool(int(description["present"]))
-        click_value = description["most_likely_click"]
-    except KeyError as exc:
-        raise MurkoProtocolError(f"Murko's description of picture {index} has no {exc.args[0]!r}") from exc
-    except (TypeError, ValueError) as exc:
-        raise MurkoProtocolError(f"Murko's description of picture {index} has an unreadable 'present': {exc}") from exc
-    click = _point(click_value)
+        rows, cols = (int(v) for v in np.asarray(value, dtype=float).reshape(2))
+    except (TypeError, ValueError):
+        raise MurkoProtocolError(f"Murko's {what} of picture {index} is {brief(value)}, not (rows, columns)") from None
+    if rows < MIN_GRID or cols < MIN_GRID:
+        raise MurkoProtocolError(
+            f"Murko's {what} of picture {index} is {rows} x {cols}; a prediction grid is at least "
+            f"{MIN_GRID} x {MIN_GRID} (Murko's is {PREDICTION_SHAPE[0]} x {PREDICTION_SHAPE[1]})"
+        )
+    return rows, cols
+
+
+def parse_description(description: dict[str, Any], index: int = 0) -> Description:
+    """Read one description; ``present`` only if Murko says so *and* the click is a real point.
+
+    The foreground mask must be a 2-D numeric array of the description's ``prediction_shape``
+    (when it gives one), at least :data:`MIN_GRID` on each side: anything else is nonsense.
+    """
+    if "present" not in description or "most_likely_click" not in description:
+        missing = "present" if "present" not in description else "most_likely_click"
+        raise MurkoProtocolError(f"Murko's description of picture {index} has no {missing!r}")
+    present_value = description["present"]
+    if not isinstance(present_value, (bool, int, np.integer, np.bool_)) or int(present_value) not in (0, 1):
+        raise MurkoProtocolError(f"Murko's description of picture {index} has 'present' = {brief(present_value)}, not 0 or 1")
+    present = bool(present_value)
+    click = _point(description["most_likely_click"])
     foreground = description.get("foreground")
     mask_value = foreground.get("notion_mask") if isinstance(foreground, dict) else None
+    declared = description.get("prediction_shape")
+    grid = _grid(declared, index, "prediction_shape") if declared is not None else None
     if mask_value is None:
-        shape = description.get("prediction_shape", PREDICTION_SHAPE)
-        try:
-            mask = np.zeros(tuple(int(v) for v in np.asarray(shape).reshape(2)), dtype=bool)
-        except (TypeError, ValueError) as exc:
-            raise MurkoProtocolError(f"Murko's description of picture {index} has no usable foreground mask") from exc
+        mask = np.zeros(grid or PREDICTION_SHAPE, dtype=bool)
     else:
-        mask = np.asarray(mask_value).astype(bool)
-        if mask.ndim != 2:
-            raise MurkoProtocolError(f"Murko's foreground mask of picture {index} is {mask.ndim}-D, not 2-D")
+        if not isinstance(mask_value, np.ndarray) or mask_value.ndim != 2:
+            kind = f"{mask_value.ndim}-D array" if isinstance(mask_value, np.ndarray) else brief(mask_value)
+            raise MurkoProtocolError(f"Murko's foreground mask of picture {index} is {kind}, not a 2-D array")
+        _grid(mask_value.shape, index, "foreground mask")
+        if grid is not None and tuple(mask_value.shape) != grid:
+            raise MurkoProtocolError(
+                f"Murko's foreground mask of picture {index} is {mask_value.shape[0]} x {mask_value.shape[1]}, "
+                f"but its prediction_shape is {grid[0]} x {grid[1]}"
+            )
+        mask = mask_value.astype(bool)
     found = present and click is not None
     return Description(
         present=found,

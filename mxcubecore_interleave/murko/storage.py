@@ -2,7 +2,7 @@
 
 The HDF5 file keeps everything a later reconstruction or an audit needs (inputs, masks, fit,
 volume, points, mesh) under one ``murko/`` group; the PLY files are for viewers (MeshLab, Open3D,
-three.js ``PLYLoader``). Binary little-endian PLY is written with numpy alone. Every file is
+three.js ``PLYLoader``), written by trimesh as binary little-endian PLY. Every file is
 written atomically and never overwrites an existing one.
 """
 
@@ -15,42 +15,33 @@ import numpy as np
 
 from mxcubecore_interleave.atomic import atomic_output
 
-_PLY_VERTEX = "property float x\nproperty float y\nproperty float z\n"
+def write_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> Path:
+    """A triangle mesh as binary PLY, written by trimesh (float32 xyz, int32 triangles).
 
+    The faces are written as given (no merging, no re-winding): the caller winds them outwards.
+    """
+    import trimesh
 
-def _ply_header(comment: str, vertices: int, faces: int | None) -> bytes:
-    text = f"ply\nformat binary_little_endian 1.0\ncomment {comment}\nelement vertex {vertices}\n{_PLY_VERTEX}"
-    if faces is not None:
-        text += f"element face {faces}\nproperty list uchar int vertex_indices\n"
-    return (text + "end_header\n").encode("ascii")
-
-
-def write_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray,
-              comment: str = "mxcubecore-interleave Murko visual hull, mm") -> Path:
-    """A triangle mesh: float32 x y z per vertex, faces as uchar 3 + three int32 indices."""
-    vertices = np.asarray(vertices, dtype="<f4").reshape(-1, 3)
-    faces = np.asarray(faces, dtype="<i4").reshape(-1, 3)
+    vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise ValueError("mesh faces refer to vertices that do not exist")
-    records = np.empty(len(faces), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
-    records["n"] = 3
-    records["idx"] = faces
-    path = Path(path)
-    with atomic_output(path, overwrite=False) as tmp, open(tmp, "wb") as f:
-        f.write(_ply_header(comment, len(vertices), len(faces)))
-        f.write(vertices.tobytes())
-        f.write(records.tobytes())
-    return path
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
+    return _write_bytes(path, trimesh.exchange.ply.export_ply(mesh, encoding="binary", vertex_normal=False))
 
 
-def write_point_cloud_ply(path: str | Path, points: np.ndarray,
-                          comment: str = "mxcubecore-interleave Murko visual hull voxels, mm") -> Path:
-    """A point cloud: vertices only."""
-    points = np.asarray(points, dtype="<f4").reshape(-1, 3)
+def write_point_cloud_ply(path: str | Path, points: np.ndarray) -> Path:
+    """A point cloud (vertices only) as binary PLY, written by trimesh."""
+    import trimesh
+
+    cloud = trimesh.PointCloud(np.asarray(points, dtype=np.float64).reshape(-1, 3))
+    return _write_bytes(path, trimesh.exchange.ply.export_ply(cloud, encoding="binary"))
+
+
+def _write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     with atomic_output(path, overwrite=False) as tmp, open(tmp, "wb") as f:
-        f.write(_ply_header(comment, len(points), None))
-        f.write(points.tobytes())
+        f.write(data)
     return path
 
 
