@@ -236,6 +236,28 @@ def rounds(cases: dict[str, callable], n: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items() if v}
 
 
+def pixel_independence(tmp: Path, chunk_4m: bytes, n_rounds: int, say) -> None:
+    """The project alone at both frame sizes, in the same interleaved rounds, with no pixel copy
+    between them (a copy's gigabytes of write-back would slow whatever runs next)."""
+    say("## Pixel independence: the project at Eiger2 4M ÷ at 32 x 16 (same 144 wedges; median of "
+        f"{n_rounds} interleaved rounds, no other case in between)")
+    say()
+    say("| layout | 32 x 16 (s) | Eiger2 4M (s) | 4M ÷ 32 x 16 | goal ≤ 1.2 |")
+    say("|---|---|---|---|---|")
+    for lay, ipf in (("L", 100), ("V", 30)):
+        small = make_collection(tmp / f"px_small_{lay}", 4, 3600, 144, ipf, SMALL)
+        big = make_collection(tmp / f"px_4m_{lay}", 4, 3600, 144, ipf, EIGER2_4M, chunk_4m)
+        os.sync()
+        for rp in (small, big):
+            assert project(rp)[1] == lay * 4
+        r = rounds({"small": lambda: project(small)[0], "4M": lambda: project(big)[0]}, n_rounds)
+        ratio = r["4M"] / r["small"]
+        say(f"| {lay} | {fmt(r['small'])} | {fmt(r['4M'])} | {ratio:.2f} | {'met' if ratio <= 1.2 else 'MISSED'} |")
+        shutil.rmtree(small.parent)
+        shutil.rmtree(big.parent)
+    say()
+
+
 # -- read throughput -------------------------------------------------------------------------------
 def read_all(datasets) -> int:
     n = 0
@@ -373,6 +395,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 rounds, scaling up to 1 000 wedges")
     ap.add_argument("--no-doc", action="store_true", help=f"do not write {DOC.relative_to(ROOT)}")
     ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--only-pixels", action="store_true", help="only the 4M ÷ 32 x 16 pixel-independence rounds")
     args = ap.parse_args()
     n_rounds = args.rounds or (3 if args.quick else 5)
     tmp = Path(tempfile.mkdtemp(prefix="bench_repackage_"))
@@ -386,6 +409,11 @@ def main() -> None:
         chunk_4m = one_chunk(EIGER2_4M)
         say(f"Machine: {machine()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.")
         say()
+        if args.only_pixels:
+            pixel_independence(tmp, chunk_4m, n_rounds, say)
+            if not args.no_doc:
+                write_doc(lines, "bench_repackage_pixels")
+            return
         say(f"## 144 wedges, 4 sweeps x 3 600 frames (median of {n_rounds} interleaved rounds at 32 x 16, "
             f"{max(3, n_rounds - 2)} at 4M; seconds)")
         say()
@@ -428,6 +456,7 @@ def main() -> None:
                    f"(goal ≤ 0.5 {'met' if max(small['project'] / small['nexgen'], big['project'] / big['nexgen']) <= 0.5 else 'MISSED'})"
                    if "nexgen" in small and "nexgen" in big else ""))
         say()
+        pixel_independence(tmp, chunk_4m, n_rounds, say)
         say("## Read throughput through the sweep master ÷ direct from the data files (sweep A, median of "
             f"{n_rounds} interleaved rounds)")
         say()
@@ -469,12 +498,12 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not args.no_doc:
-        write_doc(lines)
+        write_doc(lines, "bench_repackage")
 
 
-def write_doc(lines: list[str]) -> None:
+def write_doc(lines: list[str], marker: str) -> None:
     text = DOC.read_text() if DOC.exists() else ""
-    begin, end = "<!-- bench_repackage:begin -->", "<!-- bench_repackage:end -->"
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
     block = begin + "\n" + "\n".join(lines) + "\n" + end
     if begin in text and end in text:
         text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
