@@ -236,6 +236,28 @@ def rounds(cases: dict[str, callable], n: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items() if v}
 
 
+def pixel_independence(tmp: Path, chunk_4m: bytes, n_rounds: int, say) -> None:
+    """The project alone at both frame sizes, in the same interleaved rounds, with no pixel copy
+    between them (a copy's gigabytes of write-back would slow whatever runs next)."""
+    say("## Pixel independence: the project at Eiger2 4M ÷ at 32 x 16 (same 144 wedges; median of "
+        f"{n_rounds} interleaved rounds, no other case in between)")
+    say()
+    say("| layout | 32 x 16 (s) | Eiger2 4M (s) | 4M ÷ 32 x 16 | goal ≤ 1.2 |")
+    say("|---|---|---|---|---|")
+    for lay, ipf in (("L", 100), ("V", 30)):
+        small = make_collection(tmp / f"px_small_{lay}", 4, 3600, 144, ipf, SMALL)
+        big = make_collection(tmp / f"px_4m_{lay}", 4, 3600, 144, ipf, EIGER2_4M, chunk_4m)
+        os.sync()
+        for rp in (small, big):
+            assert project(rp)[1] == lay * 4
+        r = rounds({"small": lambda: project(small)[0], "4M": lambda: project(big)[0]}, n_rounds)
+        ratio = r["4M"] / r["small"]
+        say(f"| {lay} | {fmt(r['small'])} | {fmt(r['4M'])} | {ratio:.2f} | {'met' if ratio <= 1.2 else 'MISSED'} |")
+        shutil.rmtree(small.parent)
+        shutil.rmtree(big.parent)
+    say()
+
+
 # -- read throughput -------------------------------------------------------------------------------
 def read_all(datasets) -> int:
     n = 0
@@ -373,6 +395,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 rounds, scaling up to 1 000 wedges")
     ap.add_argument("--no-doc", action="store_true", help=f"do not write {DOC.relative_to(ROOT)}")
     ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--only-pixels", action="store_true", help="only the 4M ÷ 32 x 16 pixel-independence rounds")
+    ap.add_argument("--skip-main", action="store_true",
+                    help="skip the 144-wedge table against the peers (the slowest part: 4M pixel copies)")
     args = ap.parse_args()
     n_rounds = args.rounds or (3 if args.quick else 5)
     tmp = Path(tempfile.mkdtemp(prefix="bench_repackage_"))
@@ -386,48 +411,55 @@ def main() -> None:
         chunk_4m = one_chunk(EIGER2_4M)
         say(f"Machine: {machine()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.")
         say()
-        say(f"## 144 wedges, 4 sweeps x 3 600 frames (median of {n_rounds} interleaved rounds at 32 x 16, "
-            f"{max(3, n_rounds - 2)} at 4M; seconds)")
-        say()
-        say("Eiger2 4M frames: 2068 x 2162 uint16, bslz4, one stored chunk of "
-            f"{len(chunk_4m) / 1e6:.2f} MB per frame ({len(chunk_4m) * 14400 / 1e9:.1f} GB per collection).")
-        say()
-        say("| frames | layout | project | raw pixel copy | open floor | nexgen | project ÷ copy | "
-            "project ÷ floor | project ÷ nexgen |")
-        say("|---|---|---|---|---|---|---|---|---|")
-        results: dict[tuple[str, str], dict[str, float]] = {}
-        for size, geo, chunk in (("32 x 16", SMALL, None), ("Eiger2 4M", EIGER2_4M, chunk_4m)):
-            for lay, ipf in (("L", 100), ("V", 30)):
-                d = tmp / f"{size.replace(' ', '')}_{lay}"
-                t0 = time.perf_counter()
-                rp = make_collection(d, 4, 3600, 144, ipf, geo, chunk)
-                made = time.perf_counter() - t0
-                got = project(rp)[1]
-                assert got == lay * 4, f"{size} {lay}: written as {got}"
-                r = rounds({"project": lambda: project(rp)[0], "copy": lambda: raw_copy(rp, d / "copy"),
-                            "floor": lambda: open_floor(rp), "nexgen": lambda: nexgen_writer(rp, d / "nexgen")},
-                           n_rounds if chunk is None else max(3, n_rounds - 2))  # a 4M copy moves 7 GB
-                results[(size, lay)] = r
-                ng = r.get("nexgen")
-                ng_cols = (f"{fmt(ng)} | ", f"{r['project'] / ng:.3f} |") if ng else ("– | ", "– |")
-                say(f"| {size} | {lay} | {fmt(r['project'])} | {fmt(r['copy'])} | {fmt(r['floor'])} | {ng_cols[0]}"
-                    f"{r['project'] / r['copy']:.3f} | {r['project'] / r['floor']:.2f} | {ng_cols[1]}")
-                print(f"    (data made in {made:.1f} s)", flush=True)
-                shutil.rmtree(d)
-        say()
-        say("Goals:")
-        for lay in ("L", "V"):
-            small, big = results[("32 x 16", lay)], results[("Eiger2 4M", lay)]
-            r = big["project"] / small["project"]
-            say(f"- layout {lay}: 4M ÷ 32 x 16 = {r:.2f} (goal ≤ 1.2 {'met' if r <= 1.2 else 'MISSED'}); "
-                f"÷ raw copy at 4M = {big['project'] / big['copy']:.3f} (goal ≤ 0.05 "
-                f"{'met' if big['project'] / big['copy'] <= 0.05 else 'MISSED'}); ÷ floor "
-                f"{small['project'] / small['floor']:.2f} / {big['project'] / big['floor']:.2f} (goal ≤ 3 "
-                f"{'met' if max(small['project'] / small['floor'], big['project'] / big['floor']) <= 3 else 'MISSED'})"
-                + (f"; ÷ nexgen {small['project'] / small['nexgen']:.3f} / {big['project'] / big['nexgen']:.3f} "
-                   f"(goal ≤ 0.5 {'met' if max(small['project'] / small['nexgen'], big['project'] / big['nexgen']) <= 0.5 else 'MISSED'})"
-                   if "nexgen" in small and "nexgen" in big else ""))
-        say()
+        if args.only_pixels:
+            pixel_independence(tmp, chunk_4m, n_rounds, say)
+            if not args.no_doc:
+                write_doc(lines, "bench_repackage_pixels")
+            return
+        if not args.skip_main:
+            say(f"## 144 wedges, 4 sweeps x 3 600 frames (median of {n_rounds} interleaved rounds at 32 x 16, "
+                f"{max(3, n_rounds - 2)} at 4M; seconds)")
+            say()
+            say("Eiger2 4M frames: 2068 x 2162 uint16, bslz4, one stored chunk of "
+                f"{len(chunk_4m) / 1e6:.2f} MB per frame ({len(chunk_4m) * 14400 / 1e9:.1f} GB per collection).")
+            say()
+            say("| frames | layout | project | raw pixel copy | open floor | nexgen | project ÷ copy | "
+                "project ÷ floor | project ÷ nexgen |")
+            say("|---|---|---|---|---|---|---|---|---|")
+            results: dict[tuple[str, str], dict[str, float]] = {}
+            for size, geo, chunk in (("32 x 16", SMALL, None), ("Eiger2 4M", EIGER2_4M, chunk_4m)):
+                for lay, ipf in (("L", 100), ("V", 30)):
+                    d = tmp / f"{size.replace(' ', '')}_{lay}"
+                    t0 = time.perf_counter()
+                    rp = make_collection(d, 4, 3600, 144, ipf, geo, chunk)
+                    made = time.perf_counter() - t0
+                    got = project(rp)[1]
+                    assert got == lay * 4, f"{size} {lay}: written as {got}"
+                    r = rounds({"project": lambda: project(rp)[0], "copy": lambda: raw_copy(rp, d / "copy"),
+                                "floor": lambda: open_floor(rp), "nexgen": lambda: nexgen_writer(rp, d / "nexgen")},
+                               n_rounds if chunk is None else max(3, n_rounds - 2))  # a 4M copy moves 7 GB
+                    results[(size, lay)] = r
+                    ng = r.get("nexgen")
+                    ng_cols = (f"{fmt(ng)} | ", f"{r['project'] / ng:.3f} |") if ng else ("– | ", "– |")
+                    say(f"| {size} | {lay} | {fmt(r['project'])} | {fmt(r['copy'])} | {fmt(r['floor'])} | {ng_cols[0]}"
+                        f"{r['project'] / r['copy']:.3f} | {r['project'] / r['floor']:.2f} | {ng_cols[1]}")
+                    print(f"    (data made in {made:.1f} s)", flush=True)
+                    shutil.rmtree(d)
+            say()
+            say("Goals:")
+            for lay in ("L", "V"):
+                small, big = results[("32 x 16", lay)], results[("Eiger2 4M", lay)]
+                r = big["project"] / small["project"]
+                say(f"- layout {lay}: 4M ÷ 32 x 16 = {r:.2f} (goal ≤ 1.2 {'met' if r <= 1.2 else 'MISSED'}); "
+                    f"÷ raw copy at 4M = {big['project'] / big['copy']:.3f} (goal ≤ 0.05 "
+                    f"{'met' if big['project'] / big['copy'] <= 0.05 else 'MISSED'}); ÷ floor "
+                    f"{small['project'] / small['floor']:.2f} / {big['project'] / big['floor']:.2f} (goal ≤ 3 "
+                    f"{'met' if max(small['project'] / small['floor'], big['project'] / big['floor']) <= 3 else 'MISSED'})"
+                    + (f"; ÷ nexgen {small['project'] / small['nexgen']:.3f} / {big['project'] / big['nexgen']:.3f} "
+                       f"(goal ≤ 0.5 {'met' if max(small['project'] / small['nexgen'], big['project'] / big['nexgen']) <= 0.5 else 'MISSED'})"
+                       if "nexgen" in small and "nexgen" in big else ""))
+            say()
+        pixel_independence(tmp, chunk_4m, n_rounds, say)
         say("## Read throughput through the sweep master ÷ direct from the data files (sweep A, median of "
             f"{n_rounds} interleaved rounds)")
         say()
@@ -435,10 +467,10 @@ def main() -> None:
         say("|---|---|---|")
         for size, geo, chunk, fps in (("512 x 1028", HALF_MODULE, None, 900), ("Eiger2 4M", EIGER2_4M, chunk_4m, 200)):
             row = []
-            for lay, ipf in (("L", 25), ("V", 30)):
+            # wedges of 25 (512 x 1028) or 50 (4M) frames: L = one file per wedge, V = files of 10 or 30
+            for lay, ipf in (("L", 25 if fps == 900 else 50), ("V", 10 if fps == 900 else 30)):
                 d = tmp / f"tp_{lay}"
-                rp = make_collection(d, 4, fps, 16 if fps == 200 else 144, 50 if (fps == 200 and lay == "L") else ipf,
-                                     geo, chunk)
+                rp = make_collection(d, 4, fps, 144 if fps == 900 else 16, ipf, geo, chunk)
                 ratio, got = throughput(rp, n_rounds)
                 assert got == lay, f"throughput {size} {lay}: written as {got}"
                 row.append(f"{ratio:.3f} ({'met' if ratio >= 0.97 else 'MISSED'})")
@@ -469,12 +501,12 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not args.no_doc:
-        write_doc(lines)
+        write_doc(lines, "bench_repackage_rest" if args.skip_main else "bench_repackage")
 
 
-def write_doc(lines: list[str]) -> None:
+def write_doc(lines: list[str], marker: str) -> None:
     text = DOC.read_text() if DOC.exists() else ""
-    begin, end = "<!-- bench_repackage:begin -->", "<!-- bench_repackage:end -->"
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
     block = begin + "\n" + "\n".join(lines) + "\n" + end
     if begin in text and end in text:
         text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]

@@ -369,6 +369,8 @@ class _FrameCheck:
                 return
         decoded: set[str] = set()
         prefix = bool(os.environ.get("HDF5_VDS_PREFIX"))
+        fill = np.zeros((), dtype=via.dtype)
+        via.id.get_create_plist().get_fill_value(fill)  # once: a VDS's plist copies every mapping
         for k, seg, idx, w in self.wanted:
             name = os.fspath(seg.file.path)
             if name in decoded:
@@ -376,8 +378,6 @@ class _FrameCheck:
             decoded.add(name)
             try:
                 got_frame = via.frame(k)
-                fill = np.zeros((), dtype=via.dtype)
-                via.id.get_create_plist().get_fill_value(fill)
                 suspicious = prefix or bool(np.all(got_frame == fill[()]))
                 if suspicious:  # a redirected or unread source: compare with the data file itself
                     same = np.array_equal(got_frame, self.direct.get(seg.file.path, seg.file.dataset).frame(idx))
