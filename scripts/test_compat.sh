@@ -27,6 +27,16 @@ site=$("$COMPAT/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["p
 main_site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$PWD" > "$site/00-checkout.pth"
 echo "$main_site" > "$site/zz-main-venv.pth"
+# the main venv's console scripts (mxcube-interleave, nxvalidate, hdf5-vds-check, ...), run by
+# the compat venv's interpreter: the tests call them next to sys.executable
+compat_py="$(cd "$COMPAT" && pwd)/bin/python"
+for script in "$VENV"/bin/*; do
+  name=$(basename "$script")
+  [ -e "$COMPAT/bin/$name" ] && continue
+  head -1 "$script" | grep -q "^#!.*/python" || continue
+  { echo "#!$compat_py"; tail -n +2 "$script"; } > "$COMPAT/bin/$name"
+  chmod +x "$COMPAT/bin/$name"
+done
 have=$("$COMPAT/bin/python" -c 'import importlib.metadata as m; print(m.version("mxcubecore"))' 2>/dev/null || true)
 if [ "${have%.0}" != "${low%.0}" ] || [ ! -d "$site/mxcubecore" ]; then
   echo "test-compat: installing mxcubecore==$low in $COMPAT"

@@ -32,9 +32,10 @@ def installed(tmp_path_factory):
     assert made.returncode == 0, made.stderr
     py = venv / "bin" / "python"
     site = Path(_run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp).stdout.strip())
-    # the test venv's installed packages, appended after the new venv's own (no editable finder:
-    # .pth files of an appended directory are not run)
-    (site / "test-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # the test venv's installed packages (every site-packages directory on its path), appended
+    # after the new venv's own; not the checkout (.pth files of an appended directory are not run)
+    sites = [p for p in sys.path if p.rstrip("/").endswith("site-packages") and Path(p).is_dir()]
+    (site / "test-venv.pth").write_text("\n".join(sites or [sysconfig.get_paths()["purelib"]]) + "\n")
     inst = _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)], tmp)
     assert inst.returncode == 0, inst.stderr[-3000:]
     return venv, wheel, tmp

@@ -3,8 +3,8 @@
 ``AbstractCollect.do_collect`` does the common part (shutters, directories, energy, transmission,
 resolution from the parameter dict); this class only adds ``data_collection_hook``: arm the
 detector with a name pattern taken from ``fileinfo["template"]`` (the detector HO's own file
-name, as SOLEIL's ``PX2Collect`` takes it), start it, report progress, and return once the
-frames are acquired. The detector's filewriter closes the series a little later; the caller
+name, as SOLEIL's ``PX2Collect`` takes it), start it, trigger one frame per exposure period
+while reporting progress, and return once the frames are acquired. The detector's filewriter closes the series a little later; the caller
 learns what was written from disk. Nothing is published for the caller.
 
 Quirks handled here (integration reference §1.10, §4): the image index in
@@ -17,6 +17,7 @@ which keeps the frames already acquired, and releases the waiting caller.
 from __future__ import annotations
 
 import logging
+import time
 
 import gevent
 from mxcubecore import HardwareRepository as HWR
@@ -61,9 +62,7 @@ class SimulatedEigerCollect(CollectMockup):
             detector.prepare_acquisition(
                 fileinfo["directory"], name_pattern(fileinfo), n,
                 omega_start=float(osc["start"]), omega_increment=float(osc["range"]),
-                exposure_time=float(osc["exposure_time"]),
-                frame_time=float(osc["exposure_time"]) + self.readout_overhead,
-                wavelength_A=float(wavelength), kappa=float(motors.get("kappa") or 0.0),
+                exposure_time=float(osc["exposure_time"]), wavelength_A=float(wavelength), kappa=float(motors.get("kappa") or 0.0),
                 phi=float(motors.get("kappa_phi") or 0.0),
                 first_image_number=int(osc.get("start_image_number", 1)),
                 sample_name=str((sample or {}).get("sample_name") or "sample") if isinstance(sample, dict) else "sample")
@@ -75,19 +74,21 @@ class SimulatedEigerCollect(CollectMockup):
         self.emit("collectStarted", (None, 1))
         diffr = HWR.beamline.diffractometer
         diffr.set_phase(diffr.get_phase_enum.COLLECT)
+        period = float(osc["exposure_time"]) + self.readout_overhead
         seen = 0
         try:
             detector.start_acquisition()
-            while True:
-                done = not detector.acquiring()
-                taken = detector.last_image_saved()
-                for i in range(seen, taken):
-                    self.emit("collectImageTaken", i)
-                    self.emit("progressStep", int(100.0 * (i + 1) / n))
-                seen = taken
-                if done:
+            for i in range(n):
+                if self._stop_requested:
                     break
-                gevent.sleep(0.005)
+                t0 = time.monotonic()
+                detector.trigger()
+                gevent.sleep(max(0.0, period - (time.monotonic() - t0)))
+                seen = i + 1
+                self.emit("collectImageTaken", i)
+                self.emit("progressStep", int(100.0 * seen / n))
+            if seen < n:
+                detector.stop_acquisition()
         except BaseException:
             # killed (stop_collect), or failed: the detector keeps what it acquired
             detector.stop_acquisition()

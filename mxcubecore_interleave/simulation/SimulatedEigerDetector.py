@@ -6,7 +6,8 @@ one behaves as a DECTRIS detector does for a site's collect:
 * ``prepare_acquisition(...)`` arms it with a name pattern (``<prefix>_<run>``), the number of
   frames and the oscillation, and its own ``images_per_file`` (configuration, as a filewriter's
   ``nimages_per_file``); an existing file of that name is refused before anything is acquired;
-* ``start_acquisition()`` acquires the frames in its own greenlet (one frame period each),
+* ``start_acquisition()`` starts the series; each ``trigger()`` takes one frame (the Eiger's
+  "exts" mode, one trigger per image, driven by the collect as it rotates);
   ``stop_acquisition()`` ends it early, keeping the frames already taken;
 * the filewriter closes the series ``close_delay`` s after the last frame, asynchronously: the
   master appears after the collect has returned, as on a real beamline.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import ast
 import logging
 import os
-import time
 from pathlib import Path
 
 import gevent
@@ -68,11 +68,10 @@ class SimulatedEigerDetector(DetectorMockup):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self._writer: SeriesWriter | None = None
-        self._acquisition: gevent.Greenlet | None = None
+        self._series: SeriesWriter | None = None  # started, still taking frames
         self._closed = gevent.event.Event()
         self._closed.set()
-        self._stop = False
-        self._frame_time = 0.0
+        self._mask = None
         self.frames_acquired = 0
         self.error: str | None = None
 
@@ -94,8 +93,8 @@ class SimulatedEigerDetector(DetectorMockup):
 
     def prepare_acquisition(self, directory: str, name_pattern: str, n_images: int, *, omega_start: float,
                             omega_increment: float, exposure_time: float, wavelength_A: float,
-                            frame_time: float | None = None, kappa: float = 0.0, phi: float = 0.0,
-                            first_image_number: int = 1, sample_name: str = "sample") -> None:
+                            kappa: float = 0.0, phi: float = 0.0, first_image_number: int = 1,
+                            sample_name: str = "sample") -> None:
         """Arm for one series ``<directory>/<name_pattern>_master.h5`` (DetectorError if refused)."""
         if not self._closed.is_set():
             raise DetectorError("the simulated Eiger is still writing the previous series")
@@ -112,8 +111,6 @@ class SimulatedEigerDetector(DetectorMockup):
             raise
         except Exception as exc:  # a collect survives only RuntimeError
             raise DetectorError(f"cannot arm the simulated Eiger: {exc}") from exc
-        self._frame_time = max(float(frame_time or 0.0), float(exposure_time))
-        self._stop = False
         self.frames_acquired = 0
         self.error = None
 
@@ -121,18 +118,37 @@ class SimulatedEigerDetector(DetectorMockup):
         if self._writer is None:
             raise DetectorError("the simulated Eiger is not armed (prepare_acquisition first)")
         self._closed.clear()
-        self._acquisition = gevent.spawn(self._acquire, self._writer)
-        self._writer = None
+        self._series, self._writer = self._writer, None
+        self._mask = self._series.spec.detector.pixel_mask()
+
+    def trigger(self) -> None:
+        """Take the next frame of the started series (DetectorError if none is running)."""
+        writer = self._series
+        if writer is None:
+            raise DetectorError("the simulated Eiger has no series running (start_acquisition first)")
+        spec, i = writer.spec, self.frames_acquired
+        det = spec.detector
+        try:
+            writer.write(synthetic_frame(spec.first_image_number + i, spec.omega(i), det.shape,
+                                         beam_center=det.beam_center, dtype=det.dtype, mask=self._mask))
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("simulated Eiger: acquisition failed: %s", self.error)
+            self._end()
+            raise DetectorError(f"the simulated Eiger failed at image {i + 1}: {exc}") from exc
+        self.frames_acquired = i + 1
+        if self.frames_acquired >= spec.n_images:
+            self._end()
 
     def stop_acquisition(self) -> None:
-        """End the series after the frame being taken; the filewriter still closes it."""
-        self._stop = True
+        """End the series now, with the frames already taken; the filewriter still closes it."""
         if self._writer is not None:  # armed, never started: nothing to keep
             self._writer.close(aborted=True)
             self._writer = None
+        self._end()
 
     def acquiring(self) -> bool:
-        return self._acquisition is not None and not self._acquisition.ready()
+        return self._series is not None
 
     def last_image_saved(self) -> int:
         return self.frames_acquired
@@ -141,27 +157,10 @@ class SimulatedEigerDetector(DetectorMockup):
         """For tests and the demo: True once the filewriter has closed the last series."""
         return self._closed.wait(timeout)
 
-    def _acquire(self, writer: SeriesWriter) -> None:
-        spec = writer.spec
-        det = spec.detector
-        mask = det.pixel_mask()
-        aborted = True
-        try:
-            for i in range(spec.n_images):
-                if self._stop:
-                    break
-                t0 = time.monotonic()
-                writer.write(synthetic_frame(spec.first_image_number + i, spec.omega(i), det.shape,
-                                             beam_center=det.beam_center, dtype=det.dtype, mask=mask))
-                self.frames_acquired = i + 1
-                gevent.sleep(max(0.0, self._frame_time - (time.monotonic() - t0)))
-            aborted = self.frames_acquired < spec.n_images
-        except BaseException as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-            log.error("simulated Eiger: acquisition failed: %s", self.error)
-        finally:
-            # the filewriter finishes after the acquisition, asynchronously
-            gevent.spawn_later(self.close_delay, self._close, writer, aborted)
+    def _end(self) -> None:
+        writer, self._series = self._series, None
+        if writer is not None:  # the filewriter finishes after the acquisition, asynchronously
+            gevent.spawn_later(self.close_delay, self._close, writer, self.frames_acquired < writer.spec.n_images)
 
     def _close(self, writer: SeriesWriter, aborted: bool) -> None:
         try:
