@@ -305,14 +305,18 @@ def throughput(rp: Path, repeats: int) -> tuple[float, str]:
 
 # -- fresh processes -------------------------------------------------------------------------------
 SCALE = """
-import json, resource, statistics, sys, time, logging
+import json, statistics, sys, time, logging
 sys.path.insert(0, {root!r})
 logging.getLogger("mxcubecore_interleave").setLevel(logging.ERROR)
 from mxcubecore_interleave.nexus import repackage_record
 from mxcubecore_interleave.nexus.series import _HEADERS
 from pathlib import Path
 rp = Path({rp!r})
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # VmHWM: this process's own peak (ru_maxrss would include the parent's, inherited over fork)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+base = hwm()
 ts = []
 for _ in range({repeats}):
     for m in rp.parent.glob("bench_[A-D]_master.h5"):
@@ -321,7 +325,7 @@ for _ in range({repeats}):
     t0 = time.perf_counter()
     repackage_record(rp, "after", save_record=False)
     ts.append(time.perf_counter() - t0)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 print(json.dumps({{"t": statistics.median(ts), "peak_mb": peak / 1024, "run_mb": (peak - base) / 1024}}))
 """
 
@@ -362,6 +366,24 @@ def interpreter_floor(repeats: int = 5) -> float:
     return statistics.median(ts)
 
 
+def scaling(tmp: Path, quick: bool, say) -> None:
+    """Repackaging time and peak memory from 16 to 10 000 wedges, each in a fresh process."""
+    say("## Scaling: 4 sweeps, links, one data file per wedge, 32 x 16 frames (fresh process each, median of 3; "
+        "one run at 10 000)")
+    say()
+    say("| wedges | frames | seconds | ms per wedge | peak RSS, VmHWM (MB) | growth over the imports (MB) |")
+    say("|---|---|---|---|---|---|")
+    for n in ((16, 144, 1000) if quick else (16, 144, 1000, 10000)):
+        wedge = max(1, 3600 // (n // 4))
+        d = tmp / f"scale_{n}"
+        rp = make_collection(d, 4, wedge * (n // 4), n, wedge, SMALL)
+        p = scale_point(rp, repeats=1 if n > 1000 else 3)
+        say(f"| {n} | {wedge * n} | {fmt(p['t'])} | {1000 * p['t'] / n:.2f} | {p['peak_mb']:.0f} | "
+            f"{p['run_mb']:.0f} |")
+        shutil.rmtree(d)
+    say()
+
+
 # -- report ----------------------------------------------------------------------------------------
 def machine() -> str:
     cpu = platform.processor() or "?"
@@ -396,6 +418,7 @@ def main() -> None:
     ap.add_argument("--no-doc", action="store_true", help=f"do not write {DOC.relative_to(ROOT)}")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--only-pixels", action="store_true", help="only the 4M ÷ 32 x 16 pixel-independence rounds")
+    ap.add_argument("--only-scaling", action="store_true", help="only the scaling table")
     ap.add_argument("--skip-main", action="store_true",
                     help="skip the 144-wedge table against the peers (the slowest part: 4M pixel copies)")
     args = ap.parse_args()
@@ -411,6 +434,11 @@ def main() -> None:
         chunk_4m = one_chunk(EIGER2_4M)
         say(f"Machine: {machine()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.")
         say()
+        if args.only_scaling:
+            scaling(tmp, args.quick, say)
+            if not args.no_doc:
+                write_doc(lines, "bench_repackage_scaling")
+            return
         if args.only_pixels:
             pixel_independence(tmp, chunk_4m, n_rounds, say)
             if not args.no_doc:
@@ -477,20 +505,7 @@ def main() -> None:
                 shutil.rmtree(d)
             say(f"| {size} | {row[0]} | {row[1]} |")
         say()
-        say("## Scaling: 4 sweeps, links, one data file per wedge, 32 x 16 frames (fresh process each, median of 3; "
-            "one run at 10 000)")
-        say()
-        say("| wedges | frames | seconds | ms per wedge | peak RSS (MB) | RSS growth in the run (MB) |")
-        say("|---|---|---|---|---|---|")
-        for n in ((16, 144, 1000) if args.quick else (16, 144, 1000, 10000)):
-            wedge = max(1, 3600 // (n // 4))
-            d = tmp / f"scale_{n}"
-            rp = make_collection(d, 4, wedge * (n // 4), n, wedge, SMALL)
-            p = scale_point(rp, repeats=1 if n > 1000 else 3)
-            say(f"| {n} | {wedge * n} | {fmt(p['t'])} | {1000 * p['t'] / n:.2f} | {p['peak_mb']:.0f} | "
-                f"{p['run_mb']:.0f} |")
-            shutil.rmtree(d)
-        say()
+        scaling(tmp, args.quick, say)
         say("## Command line (fresh process, median of 5)")
         say()
         rp = make_collection(tmp / "cli", 4, 3600, 144, 100, SMALL)
