@@ -1,0 +1,117 @@
+"""Mutation testing of the pure core with mutmut, one module at a time against its own tests.
+
+Usage: python scripts/mutation.py [MODULE ...] [--jobs N] [--show-survivors]
+(modules as in scripts/mutation-modules.txt, e.g. interleave/cost.py; default: all of them).
+
+Why a driver: mutmut reads one configuration per directory and runs every selected test for
+every mutant of every file. Here each module gets a scratch project under .mutation/<module>/
+(links to the package and the tests, and its own [tool.mutmut] with only that module mutated and
+only its tests run), so one run stays in minutes and tells the score per module. Mutants named
+in scripts/mutation-equivalent.txt are not counted (each listed there with its reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "mxcubecore_interleave"
+TABLE = ROOT / "scripts" / "mutation-modules.txt"
+EQUIVALENT = ROOT / "scripts" / "mutation-equivalent.txt"
+SCRATCH = ROOT / ".mutation"
+# mutmut exit codes that mean the tests noticed: failed, pytest error, timeout, crash
+KILLED = {1, 3, 24, -24, 36, 152, 255, -9, -11}
+
+
+def _rows(path: Path) -> list[list[str]]:
+    return [line.split() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def modules() -> dict[str, list[str]]:
+    return {row[0]: row[1:] for row in _rows(TABLE)}
+
+
+def equivalent() -> set[str]:
+    return {row[0] for row in _rows(EQUIVALENT)}
+
+
+def _config(module: str, tests: list[str]) -> str:
+    def lst(xs: list[str]) -> str:
+        return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
+
+    return (f"[tool.mutmut]\nsource_paths = {lst([PACKAGE])}\nonly_mutate = {lst([f'{PACKAGE}/{module}'])}\n"
+            f"also_copy = {lst(['tests'])}\npytest_add_cli_args_test_selection = {lst(tests)}\n"
+            f"pytest_add_cli_args = {lst(['-q', '-p', 'no:cacheprovider', '-p', 'no:randomly'])}\n")
+
+
+def run_module(module: str, tests: list[str], jobs: int) -> dict[str, int]:
+    """Run mutmut on one module; returns mutant name -> exit code (0 survived, 1 killed, ...)."""
+    work = SCRATCH / module.replace("/", "_").removesuffix(".py")
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for name in (PACKAGE, "tests"):
+        (work / name).symlink_to(ROOT / name)
+    (work / "pyproject.toml").write_text(_config(module, tests), encoding="utf-8")
+    mutmut = Path(sys.executable).with_name("mutmut")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    log = work / "mutmut.log"
+    with log.open("w") as out:
+        rc = subprocess.call([str(mutmut), "run", "--max-children", str(jobs)], cwd=work, env=env,
+                             stdout=out, stderr=subprocess.STDOUT)
+    meta = work / "mutants" / PACKAGE / f"{module}.meta"
+    if not meta.exists():
+        raise SystemExit(f"mutation: mutmut found nothing for {module} (exit {rc}); see {log}")
+    return json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+
+
+def _diff(work: Path, name: str) -> str:
+    mutmut = Path(sys.executable).with_name("mutmut")
+    out = subprocess.run([str(mutmut), "show", name], cwd=work, capture_output=True, text=True).stdout
+    return "\n".join(line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("modules", nargs="*", help="modules to run (default: every row of the table)")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--show-survivors", action="store_true", help="print the diff of every survivor")
+    args = ap.parse_args(argv)
+    table = modules()
+    chosen = args.modules or list(table)
+    unknown = [m for m in chosen if m not in table]
+    if unknown:
+        print(f"mutation: not in {TABLE.name}: {', '.join(unknown)}", file=sys.stderr)
+        return 1
+    skip = equivalent()
+    rows = []
+    for module in chosen:
+        codes = run_module(module, table[module], args.jobs)
+        excluded = sorted(k for k in codes if k in skip)
+        counted = {k: v for k, v in codes.items() if k not in skip}
+        killed = sum(1 for v in counted.values() if v in KILLED)
+        survivors = sorted(k for k, v in counted.items() if v in (0, 5, 33))
+        score = 100.0 * killed / len(counted) if counted else 100.0
+        rows.append((module, len(counted), killed, score, len(excluded)))
+        print(f"{module}: {killed}/{len(counted)} killed ({score:.0f} %), {len(excluded)} equivalent excluded",
+              flush=True)
+        for name in survivors:
+            print(f"  survived: {name}")
+            if args.show_survivors:
+                print("    " + _diff(SCRATCH / module.replace('/', '_').removesuffix('.py'), name)
+                      .replace("\n", "\n    "))
+    print("\n| module | mutants tried | killed | score | equivalent (excluded) |\n|---|---|---|---|---|")
+    for module, n, k, score, ex in rows:
+        print(f"| `{module}` | {n} | {k} | {score:.0f} % | {ex} |")
+    return 0 if all(score >= 85.0 for *_, score, _ in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
