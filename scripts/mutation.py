@@ -52,19 +52,29 @@ def _config(module: str, tests: list[str]) -> str:
             f"pytest_add_cli_args = {lst(['-q', '-p', 'no:cacheprovider', '-p', 'no:randomly'])}\n")
 
 
-def run_module(module: str, tests: list[str], jobs: int, *, run: bool = True) -> dict[str, int]:
-    """Run mutmut on one module; returns mutant name -> exit code (0 survived, 1 killed, ...)."""
+def run_module(module: str, tests: list[str], jobs: int, *, run: bool = True,
+               survivors_only: bool = False) -> dict[str, int]:
+    """Run mutmut on one module; returns mutant name -> exit code (0 survived, 1 killed, ...).
+    ``survivors_only``: test again only the last run's survivors (after adding tests)."""
     work = _work(module)
     if not run:
         return _results(work, module, "no earlier run")
+    mutmut = Path(sys.executable).with_name("mutmut")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    if survivors_only:
+        before = _results(work, module, "no earlier run")
+        names = sorted(k for k, v in before.items() if v not in KILLED)
+        (work / "pyproject.toml").write_text(_config(module, tests), encoding="utf-8")
+        with (work / "mutmut.log").open("a") as out:
+            subprocess.call([str(mutmut), "run", "--max-children", str(jobs), *names], cwd=work, env=env,
+                            stdout=out, stderr=subprocess.STDOUT)
+        return _results(work, module, f"see {work / 'mutmut.log'}")
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     for name in (PACKAGE, "tests"):
         (work / name).symlink_to(ROOT / name)
     (work / "pyproject.toml").write_text(_config(module, tests), encoding="utf-8")
-    mutmut = Path(sys.executable).with_name("mutmut")
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     log = work / "mutmut.log"
     with log.open("w") as out:
         rc = subprocess.call([str(mutmut), "run", "--max-children", str(jobs)], cwd=work, env=env,
@@ -120,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("modules", nargs="*", help="modules to run (default: every row of the table)")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--survivors", action="store_true", help="test again only the last run's survivors")
     ap.add_argument("--no-run", action="store_true", help="report the last run's results again")
     ap.add_argument("--show-survivors", action="store_true", help="print the diff of every survivor")
     args = ap.parse_args(argv)
@@ -132,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     skip = equivalent()
     rows = []
     for module in chosen:
-        codes = run_module(module, table[module], args.jobs, run=not args.no_run)
+        codes = run_module(module, table[module], args.jobs, run=not args.no_run,
+                           survivors_only=args.survivors)
         functions = _functions(_work(module) / "mutants" / PACKAGE / module)
         text = sorted(k for k in codes if k not in skip and _text_only(functions, k))
         excluded = sorted(k for k in codes if k in skip)

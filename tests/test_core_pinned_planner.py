@@ -175,6 +175,13 @@ def test_more_groups_than_the_exact_search_walk_to_the_nearest():
     assert [w.sweep for w in plan(task).wedges] == ["k0", "k2", "k4", "k6", "k7", "k5", "k3", "k1"]
 
 
+def test_the_exact_search_stops_at_seven_groups():
+    """Eight groups: the nearest-neighbour walk (36.92 s), although an order of 36.26 s exists."""
+    kappas = [0.0, 10.0, -11.0, 30.0, 31.0, 32.0, -30.0, 33.0]
+    got = plan(_kappa_task(kappas)).cost().total_s
+    assert got == pytest.approx(_nearest_neighbour_cost(kappas)) == pytest.approx(36.92)
+
+
 def test_min_motion_walks_every_other_round_backwards():
     task = _kappa_task([0.0, 20.0, 40.0], num_images=30)
     ws = plan(task).wedges
@@ -202,3 +209,48 @@ def test_the_task_strategy_is_the_default():
         task = _kappa_task([0.0, 80.0, 10.0], num_images=20, strategy=s)
         assert plan(task).strategy == s
         assert [w.sweep for w in plan(task).wedges] == [w.sweep for w in plan(task, s).wedges]
+
+
+def test_settings_are_keyed_to_a_micro_kev_and_unknown_sweeps_named():
+    task = parse_task({"sweeps": [{"id": "A", "energy_keV": 12.70000004}, {"id": "B", "energy_keV": 12.7}]})
+    a, b = (SweepSettings.of(s) for s in task.all_sweeps())
+    assert a.energy_keV == 12.7 and a == b  # one group: no energy change between them
+    with pytest.raises(KeyError, match="nope"):
+        plan(task).sweep("nope")
+
+
+def test_plan_cost_thresholds_are_inclusive():
+    tol = MotionCostModel(energy_tolerance_keV=0.25)
+    task = parse_task({"sweeps": [{"id": "A", "energy_keV": 12.0, "num_images": 1},
+                                  {"id": "B", "energy_keV": 12.25, "kappa": 1e-6, "num_images": 1},
+                                  {"id": "C", "energy_keV": 12.25, "kappa": 1e-6, "phi": 1e-6, "num_images": 1}],
+                       "wedge_size": 1, "strategy": "round_robin"})
+    c = plan(task).cost(tol)
+    assert (c.energy_changes, c.kappa_phi_moves, c.total_s) == (0, 0, 0.0)
+    half = parse_task({"sweeps": [{"id": "A", "energy_keV": 12.0, "num_images": 1},
+                                  {"id": "B", "energy_keV": 12.0, "kappa": 0.5, "num_images": 1},
+                                  {"id": "C", "energy_keV": 12.0, "kappa": 0.5, "phi": 0.5, "num_images": 1}],
+                       "wedge_size": 1, "strategy": "round_robin"})
+    c = plan(half).cost()
+    assert (c.energy_changes, c.kappa_phi_moves) == (0, 2)
+    assert c.total_s == pytest.approx(2 * (5.0 + 0.02 * 0.5))
+
+
+def test_compare_strategies_plans_and_prices_with_the_given_model():
+    # X(12.7, k0) Y(13, k0) Z(12.7, k50) W(13, k50): the default model avoids energy changes
+    # (X Z W Y: 42 s); one that makes kappa moves dear avoids those (X Y W Z: 53 s of its prices)
+    task = parse_task({"sweeps": [{"id": i, "energy_keV": e, "kappa": k, "num_images": 1}
+                                  for i, e, k in (("X", 12.7, 0.0), ("Y", 13.0, 0.0), ("Z", 12.7, 50.0),
+                                                  ("W", 13.0, 50.0))], "wedge_size": 1})
+    dear_kappa = MotionCostModel(energy_change=1.0, kappa_phi_move=50.0)
+    assert compare_strategies(task)["min_motion"].total_s == pytest.approx(42.0)
+    got = compare_strategies(task, dear_kappa)
+    assert got["min_motion"].total_s == pytest.approx(53.0)
+    assert got["min_motion"].total_s == pytest.approx(_cheapest_order_cost_with(task, dear_kappa))
+    for s in STRATEGIES:
+        assert got[s] == plan(task, s, dear_kappa).cost(dear_kappa)
+
+
+def _cheapest_order_cost_with(task, model):
+    return min(price([SweepSettings.of(s) for s in perm], model).total_s
+               for perm in itertools.permutations(task.all_sweeps()))
