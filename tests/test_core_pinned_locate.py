@@ -8,12 +8,13 @@ from pathlib import Path
 
 import h5py
 import hdf5plugin  # noqa: F401
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mxcubecore_interleave.eiger import frame_tag
-from mxcubecore_interleave.errors import RepackageError
+from mxcubecore_interleave.errors import RecordError, RepackageError
 from mxcubecore_interleave.nexus import Lookup, locate_frame, locate_global
 from mxcubecore_interleave.record import AcquisitionRecord, DataFileRecord, SweepRecord, WedgeRecord
 from tests.repackage_helpers import SweepDef, interleaved_record
@@ -250,3 +251,43 @@ def test_locate_both_ways_is_the_identity(rec):
             assert lk.by_global(lk.by_frame(s.id, f).global_index).frame == f
     with pytest.raises(RepackageError):
         lk.by_global(total + 1)
+
+
+def test_a_sweep_master_points_to_the_record_directory(tmp_path):
+    from mxcubecore_interleave.nexus import repackage_record
+    from tests.repackage_helpers import TWO_SWEEPS
+
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4)
+    res = repackage_record(rp, "after", output_subdir="processing")
+    lk = Lookup.load(res.masters[0].master)
+    assert lk.base.resolve() == rp.parent.resolve()  # where the record's relative paths start, not the master's directory
+    assert lk.by_global(5).data_file == "ilv_2_data_000001.h5"
+
+
+def test_a_broken_record_inside_a_master_names_where_it_was(tmp_path):
+    m = tmp_path / "x_master.h5"
+    with h5py.File(m, "w") as f:
+        f["/entry/notes/data"] = '{"not": "a record"}'
+    with pytest.raises(RecordError, match=r"x_master\.h5:/entry/notes/data is not a valid acquisition record"):
+        Lookup.load(m)
+
+
+def test_a_detector_master_without_entry_data_leaves_the_dectris_dataset(tmp_path):
+    with h5py.File(tmp_path / "w_master.h5", "w") as f:
+        f.create_group("entry")
+    with h5py.File(tmp_path / "w_data_000001.h5", "w") as f:
+        f.create_dataset("/entry/data/data", data=np.zeros((2, 3, 3), dtype="uint16"))
+    rec = _record([_wedge(0, 1, 2, data_files=["w_data_000001.h5"], source_master="w_master.h5")])
+    loc = Lookup(rec, tmp_path).by_global(2)
+    assert (loc.data_file, loc.dataset, loc.index_in_file) == ("w_data_000001.h5", "/entry/data/data", 1)
+
+
+def test_a_falling_sweep_ends_where_its_last_frame_ends(tmp_path):
+    """Frames of a falling sweep cover (end, start]: omega at the end is outside, not in a gap."""
+    sweeps = [SweepRecord(id="A", wavelength_A=1.0, omega_start=0.0, omega_increment=-0.5, n_frames=4)]
+    ws = [WedgeRecord(order=0, sweep="A", sweep_first_frame=1, n=4, n_collected=4, first_global=1, omega_start=0.0,
+                      status="complete")]
+    lk = Lookup(_record(ws, sweeps=sweeps), tmp_path)
+    assert lk.by_omega("A", -1.99).frame == 4
+    with pytest.raises(RepackageError, match=r"omega -2\.0° is outside sweep A"):
+        lk.by_omega("A", -2.0)
