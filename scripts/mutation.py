@@ -53,7 +53,7 @@ def _config(module: str, tests: list[str]) -> str:
 
 
 def run_module(module: str, tests: list[str], jobs: int, *, run: bool = True,
-               survivors_only: bool = False) -> dict[str, int]:
+               survivors_only: bool = False, only: list[str] = ()) -> dict[str, int]:
     """Run mutmut on one module; returns mutant name -> exit code (0 survived, 1 killed, ...).
     ``survivors_only``: test again only the last run's survivors (after adding tests)."""
     work = _work(module)
@@ -77,7 +77,7 @@ def run_module(module: str, tests: list[str], jobs: int, *, run: bool = True,
     (work / "pyproject.toml").write_text(_config(module, tests), encoding="utf-8")
     log = work / "mutmut.log"
     with log.open("w") as out:
-        rc = subprocess.call([str(mutmut), "run", "--max-children", str(jobs)], cwd=work, env=env,
+        rc = subprocess.call([str(mutmut), "run", "--max-children", str(jobs), *only], cwd=work, env=env,
                              stdout=out, stderr=subprocess.STDOUT)
     return _results(work, module, f"exit {rc}; see {log}")
 
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("modules", nargs="*", help="modules to run (default: every row of the table)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--survivors", action="store_true", help="test again only the last run's survivors")
+    ap.add_argument("--only", action="append", default=[], metavar="PATTERN",
+                    help="test only the mutants whose mutmut name matches (fnmatch), e.g. '*x_links_possible*'")
     ap.add_argument("--no-run", action="store_true", help="report the last run's results again")
     ap.add_argument("--show-survivors", action="store_true", help="print the diff of every survivor")
     args = ap.parse_args(argv)
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, incomplete = [], False
     for module in chosen:
         codes = run_module(module, table[module], args.jobs, run=not args.no_run,
-                           survivors_only=args.survivors)
+                           survivors_only=args.survivors, only=args.only)
         functions = _functions(_work(module) / "mutants" / PACKAGE / module)
         text = sorted(k for k in codes if k not in skip and _text_only(functions, k))
         excluded = sorted(k for k in codes if k in skip)
@@ -159,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((module, len(counted), killed, score, len(excluded), len(text)))
         print(f"{module}: {killed}/{len(counted)} killed ({score:.0f} %), {len(excluded)} equivalent and "
               f"{len(text)} message-text mutants not counted", flush=True)
-        incomplete = incomplete or bool(unchecked)
+        incomplete = incomplete or (bool(unchecked) and not args.only)
         if unchecked:
-            print(f"  {len(unchecked)} mutants were not tested (mutmut stopped early): run with --survivors",
-                  flush=True)
+            why = "outside --only" if args.only else "mutmut stopped early: run with --survivors"
+            print(f"  {len(unchecked)} mutants were not tested ({why})", flush=True)
         for name in survivors:
             print(f"  survived: {name}")
             if args.show_survivors:
