@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import fnmatch
 import json
 import os
 import shutil
@@ -63,7 +64,8 @@ def run_module(module: str, tests: list[str], jobs: int, *, run: bool = True,
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     if survivors_only:
         before = _results(work, module, "no earlier run")
-        names = sorted(k for k, v in before.items() if v not in KILLED)
+        names = sorted(k for k, v in before.items() if v not in KILLED
+                       and (not only or any(fnmatch.fnmatch(k, pat) for pat in only)))
         (work / "pyproject.toml").write_text(_config(module, tests), encoding="utf-8")
         with (work / "mutmut.log").open("a") as out:
             subprocess.call([str(mutmut), "run", "--max-children", str(jobs), *names], cwd=work, env=env,

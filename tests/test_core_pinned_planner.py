@@ -212,7 +212,7 @@ def test_the_task_strategy_is_the_default():
 
 
 def test_settings_are_keyed_to_a_micro_kev_and_unknown_sweeps_named():
-    task = parse_task({"sweeps": [{"id": "A", "energy_keV": 12.70000004}, {"id": "B", "energy_keV": 12.7}]})
+    task = parse_task({"sweeps": [{"id": "A", "energy_keV": 12.7000004}, {"id": "B", "energy_keV": 12.7}]})
     a, b = (SweepSettings.of(s) for s in task.all_sweeps())
     assert a.energy_keV == 12.7 and a == b  # one group: no energy change between them
     with pytest.raises(KeyError, match="nope"):
