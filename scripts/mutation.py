@@ -70,7 +70,15 @@ def run_module(module: str, tests: list[str], jobs: int, *, run: bool = True,
         with (work / "mutmut.log").open("a") as out:
             subprocess.call([str(mutmut), "run", "--max-children", str(jobs), *names], cwd=work, env=env,
                             stdout=out, stderr=subprocess.STDOUT)
-        return _results(work, module, f"see {work / 'mutmut.log'}")
+        after = _results(work, module, f"see {work / 'mutmut.log'}")
+        # mutmut may forget the other results when the tests changed: keep the earlier ones
+        merged = {k: (after.get(k) if k in names else (after.get(k) if after.get(k) is not None else v))
+                  for k, v in before.items()}
+        meta = work / "mutants" / PACKAGE / f"{module}.meta"
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        data["exit_code_by_key"] = {**data["exit_code_by_key"], **merged}
+        meta.write_text(json.dumps(data, indent=4), encoding="utf-8")
+        return data["exit_code_by_key"]
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
