@@ -2,7 +2,7 @@
 # `make test` (the whole test suite with coverage). Both install what they need first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-COVERAGE_FLOOR ?= 85
+COVERAGE_FLOOR ?= 90
 DEMO_DIR ?= demo-output
 
 .PHONY: bootstrap demo test audit bench mutation clean

@@ -335,3 +335,15 @@ def test_the_name_and_the_wedges_are_checked_first(written, tmp_path):
     target = master.parent / "later_master.h5"
     with pytest.raises(RepackageError, match=r"later_master\.h5 \(not written\): no /entry/data group"):
         validate_master(_broken(master, lambda f: f.__delitem__("/entry/data")), sweep, target=target)
+
+
+def test_tolerances_scale_with_the_step_and_the_wavelength(files):
+    """Relative tolerances (1e-6 of the step, 1e-5 of the wavelength), checked off 1.0 where a
+    product and a quotient differ."""
+    def two(inc2, wl2, inc=0.5, wl=0.5):
+        return _collection(_sweep("A", [_wedge(0, "A", 1, 0.0, files[:1], inc=inc, wavelength=wl),
+                                        _wedge(1, "A", 3, 2 * inc, files[1:2], inc=inc2, wavelength=wl2)]))
+    validate_inputs(two(0.5 + 2e-7, 0.5), check_files=False)  # within 1e-6 x 0.5
+    _refused(two(0.5 + 1e-6, 0.5), "steps omega by")  # beyond 5e-7, inside 1e-6 / 0.5
+    validate_inputs(two(0.5, 0.5 + 2e-6), check_files=False)  # within 1e-5 x 0.5
+    _refused(two(0.5, 0.5 + 1e-5), "one wavelength per sweep")  # beyond 5e-6, inside 1e-5 / 0.5
