@@ -184,7 +184,7 @@ class Lookup:
         lo = min(min(a, b) for a, b in ends)
         hi = max(max(a, b) for a, b in ends)
         w0, wn = frames[0][0], frames[-1][0]
-        if not lo <= omega < hi:
+        if not (lo <= omega < hi if inc > 0 else lo < omega <= hi):  # a falling sweep covers (end, start]
             end = wn.omega_start + self._count(wn) * inc
             raise RepackageError(f"omega {omega}° is outside sweep {sweep_id} ({w0.omega_start}°..{end}°)")
         raise RepackageError(f"omega {omega}° falls in a gap of sweep {sweep_id}: no frame was collected there "

@@ -1,0 +1,349 @@
+"""validate.py pinned: every refusal provoked by an input or a master file made to trigger it
+(matched by what the message means), and the checks that must let a good input through."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import h5py
+import hdf5plugin
+import numpy as np
+import pytest
+
+from mxcubecore_interleave.errors import RepackageError
+from mxcubecore_interleave.nexus import collection_from_record, repackage_record, validate_master
+from mxcubecore_interleave.nexus.model import Collection, DataFile, Segment, Sweep, Wedge
+from mxcubecore_interleave.nexus.validate import VDS_BLIND_READERS, choose_layout, links_possible, validate_inputs
+from tests.repackage_helpers import TWO_SWEEPS, interleaved_record
+
+SHAPE = (4, 6)
+
+
+# -- inputs, built from models and tiny data files ---------------------------------------------
+def _data_file(path: Path, n: int, *, shape=SHAPE, dtype="uint16", compression: dict | None = None) -> DataFile:
+    frames = np.arange(n * shape[0] * shape[1], dtype=dtype).reshape(n, *shape)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("/entry/data/data", data=frames, chunks=(1, *shape), **(compression or {}))
+    return DataFile(path, n)
+
+
+def _wedge(order, sweep, first_global, omega_start, files, *, inc=1.0, wavelength=1.0, n=None, start=0):
+    segs = [Segment(f, start, f.n - start) for f in files]
+    return Wedge(order=order, sweep=sweep, first_global=first_global, n=sum(s.count for s in segs) if n is None else n,
+                 omega_start=omega_start, omega_increment=inc, wavelength_A=wavelength, segments=segs,
+                 name=f"{sweep}{order}")
+
+
+def _sweep(sid, wedges, *, shape=SHAPE, dtype="uint16", index=0):
+    s = Sweep(id=sid, index=index, wedges=wedges, wavelength_A=wedges[0].wavelength_A, frame_shape=shape,
+              dtype=np.dtype(dtype))
+    s.number()
+    return s
+
+
+def _collection(*sweeps):
+    return Collection(acquisition_id="t", prefix="p", base_dir=Path("."), sweeps=list(sweeps))
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Four data files of 2 frames, bitshuffle/LZ4 as the detector writes them."""
+    return [_data_file(tmp_path / f"f{i}.h5", 2, compression=hdf5plugin.Bitshuffle()) for i in range(4)]
+
+
+def _good(files, inc=1.0):
+    a = _sweep("A", [_wedge(0, "A", 1, 0.0, files[:1], inc=inc), _wedge(2, "A", 5, 2 * inc, files[2:3], inc=inc)])
+    b = _sweep("B", [_wedge(1, "B", 3, 0.0, files[1:2], inc=inc), _wedge(3, "B", 7, 2 * inc, files[3:4], inc=inc)],
+               index=1)
+    return _collection(a, b)
+
+
+@pytest.mark.parametrize("inc", [1.0, 0.5, -1.0])
+def test_a_good_collection_passes_without_warnings(files, inc):
+    assert validate_inputs(_good(files, inc)) == []
+
+
+def test_uncompressed_files_raise_no_warning_and_gzip_one(tmp_path):
+    plain = _data_file(tmp_path / "plain.h5", 2)
+    gz = _data_file(tmp_path / "gz.h5", 2, compression={"compression": "gzip"})
+    lz4 = _data_file(tmp_path / "lz4.h5", 2, compression=hdf5plugin.LZ4())
+    coll = _collection(_sweep("A", [_wedge(0, "A", 1, 0.0, [plain]), _wedge(1, "A", 3, 2.0, [gz]),
+                                    _wedge(2, "A", 5, 4.0, [lz4])]))
+    warnings = validate_inputs(coll)
+    assert len(warnings) == 1
+    assert "gz.h5" in warnings[0] and "[1]" in warnings[0] and "32008" in warnings[0]
+
+
+def test_a_truncated_data_file_is_refused(tmp_path, files):
+    coll = _good(files)
+    _data_file(files[2].path, 1, compression=hdf5plugin.Bitshuffle())  # the record says 2 frames
+    with pytest.raises(RepackageError, match=r"f2\.h5 holds 1 frames; sweep A needs frame 2 of it \(truncated"):
+        validate_inputs(coll)
+    assert validate_inputs(coll, check_files=False) == []  # the file is opened only when asked
+
+
+def test_a_data_file_of_other_frames_is_refused(tmp_path, files):
+    coll = _good(files)
+    _data_file(files[3].path, 2, shape=(4, 5))
+    with pytest.raises(RepackageError, match=r"f3\.h5 holds uint16 frames of \(4, 5\); sweep B expects"):
+        validate_inputs(coll)
+    _data_file(files[3].path, 2, dtype="int32")
+    with pytest.raises(RepackageError, match=r"f3\.h5 holds int32 frames"):
+        validate_inputs(coll)
+
+
+def test_a_missing_data_file_is_refused(files):
+    coll = _good(files)
+    files[1].path.unlink()
+    with pytest.raises(RepackageError, match=r"f1\.h5"):
+        validate_inputs(coll)
+
+
+def _refused(coll, message):
+    with pytest.raises(RepackageError, match=message):
+        validate_inputs(coll, check_files=False)
+
+
+def test_a_zero_step_sweep_is_refused(files):
+    _refused(_collection(_sweep("A", [_wedge(0, "A", 1, 0.0, files[:1], inc=0.0)])),
+             "sweep A has an omega increment of 0: not a rotation sweep")
+
+
+def test_wedges_of_another_step_or_wavelength_are_refused(files):
+    _refused(_collection(_sweep("A", [_wedge(0, "A", 1, 0.0, files[:1]),
+                                      _wedge(1, "A", 3, 2.0, files[1:2], inc=1.001)])),
+             r"sweep A: A1 steps omega by 1\.001°, the sweep by 1\.0°")
+    _refused(_collection(_sweep("A", [_wedge(0, "A", 1, 0.0, files[:1]),
+                                      _wedge(1, "A", 3, 2.0, files[1:2], wavelength=1.0001)])),
+             r"sweep A: A1 was collected at 1\.00010 Å, the sweep at 1\.00000 Å \(frame 3\)")
+    # within the tolerances: the same sweep
+    validate_inputs(_collection(_sweep("A", [_wedge(0, "A", 1, 0.0, files[:1]),
+                                             _wedge(1, "A", 3, 2.0, files[1:2], inc=1.0 + 1e-8,
+                                                    wavelength=1.0 + 1e-7)])), check_files=False)
+
+
+@pytest.mark.parametrize("inc, start2, kind", [(1.0, 2.5, "gap"), (1.0, 1.5, "overlap"),
+                                               (-1.0, -2.5, "gap"), (-1.0, -1.5, "overlap")])
+def test_omega_gaps_and_overlaps_are_refused(files, inc, start2, kind):
+    coll = _collection(_sweep("A", [_wedge(0, "A", 1, 0.0, files[:1], inc=inc),
+                                    _wedge(1, "A", 3, start2, files[1:2], inc=inc)]))
+    _refused(coll, rf"sweep A: omega {kind} between frame 2 \(A0, ends at {2 * inc:g}°\) and frame 3 \(A1, "
+                   rf"starts at {start2:g}°\)")
+
+
+def test_wedge_and_files_must_agree_on_the_frame_count(files):
+    _refused(_collection(_sweep("A", [_wedge(0, "A", 1, 0.0, files[:2], n=3)])),
+             "A0: its data files give 4 frames, the wedge 3")
+
+
+def test_global_numbers_and_orders_must_be_disjoint(files):
+    a = _sweep("A", [_wedge(0, "A", 1, 0.0, files[:1])])
+    _refused(_collection(a, _sweep("B", [_wedge(0, "B", 3, 0.0, files[1:2])])), "wedge 0 belongs to sweeps A and B")
+    _refused(_collection(a, _sweep("B", [_wedge(1, "B", 2, 0.0, files[1:2])])),
+             r"global images 2\.\.2 belong to both A0 and B1")
+
+
+def test_sweeps_must_share_frame_shape_and_dtype(files):
+    a = _sweep("A", [_wedge(0, "A", 1, 0.0, files[:1])])
+    _refused(_collection(a, _sweep("B", [_wedge(1, "B", 3, 0.0, files[1:2])], shape=(4, 5))),
+             r"sweep B has uint16 frames of \(4, 5\), sweep A uint16 frames of \(4, 6\)")
+    _refused(_collection(a, _sweep("B", [_wedge(1, "B", 3, 0.0, files[1:2])], dtype="int32")),
+             "sweep B has int32 frames")
+
+
+# -- layout --------------------------------------------------------------------------------------
+def _layout_sweep(tmp_path, counts, *, start=0, file_n=None):
+    ws, om = [], 0.0
+    for i, c in enumerate(counts):
+        f = DataFile(tmp_path / f"s{i}.h5", file_n[i] if file_n else c)
+        ws.append(Wedge(order=i, sweep="A", first_global=1 + i * 10, n=c, omega_start=om, omega_increment=1.0,
+                        wavelength_A=1.0, segments=[Segment(f, start if i == 0 else 0, c)]))
+        om += c
+    return _sweep("A", ws)
+
+
+@pytest.mark.parametrize("counts", [[2, 2, 2], [2, 2, 1], [3]])
+def test_links_fit_whole_files_of_equal_size(tmp_path, counts):
+    s = _layout_sweep(tmp_path, counts)
+    assert links_possible(s) is None
+    assert choose_layout(s) == ("L", None) == choose_layout(s, "L")
+
+
+@pytest.mark.parametrize("counts, file_n, start, reason", [
+    ([2, 2], [3, 2], 0, r"wedge frames 1\.\.2 of s0\.h5 are not a whole data file"),
+    ([2, 2], [3, 2], 1, r"wedge frames 2\.\.3 of s0\.h5 are not a whole data file"),
+    ([2, 1, 2], None, 0, r"s1\.h5 holds 1 frames, s0\.h5 2: links need data files of equal size"),
+    ([2, 3], None, 0, r"s1\.h5 holds 3 frames, s0\.h5 2"),
+])
+def test_links_refuse_partial_or_unequal_files(tmp_path, counts, file_n, start, reason):
+    s = _layout_sweep(tmp_path, counts, start=start, file_n=file_n)
+    assert re.search(reason, links_possible(s))
+    layout, warning = choose_layout(s)
+    assert layout == "V" and "virtual dataset" in warning and VDS_BLIND_READERS in warning
+    with pytest.raises(RepackageError, match="cannot be written as links only.*" + reason.split(":")[0]):
+        choose_layout(s, "L")
+
+
+def test_layout_v_by_configuration_warns(tmp_path):
+    layout, warning = choose_layout(_layout_sweep(tmp_path, [2, 2]), "V")
+    assert layout == "V" and "by configuration" in warning and VDS_BLIND_READERS in warning
+
+
+# -- written masters, each broken one way ---------------------------------------------------------
+@pytest.fixture(params=[4, 3], ids=["L", "V"])
+def written(request, tmp_path):
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=request.param)
+    res = repackage_record(rp, "after")
+    _rec, coll = collection_from_record(rp, "after")
+    return res.masters[0].master, coll.sweeps[0]
+
+
+def _broken(master, change):
+    copy = master.parent / "ilv_Z_master.h5"
+    shutil.copyfile(master, copy)
+    with h5py.File(copy, "r+") as f:
+        change(f)
+    return copy
+
+
+def _is_v(master):
+    with h5py.File(master, "r") as f:
+        return f["/entry/data"].get("data_000001", getlink=True).__class__ is h5py.HardLink
+
+
+def _rebuild_vds(sweep, *, absolute=False, drop_last=False, skip_name=None):
+    """A new data_000001 mapping the sweep's segments (optionally absolute, or one frame short)."""
+    def change(f):
+        old = f["/entry/data/data_000001"]
+        shape, dtype, fill = old.shape, old.dtype, old.fillvalue
+        del f["/entry/data/data_000001"]
+        layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
+        k = 0
+        segs = sweep.segments()
+        for i, seg in enumerate(segs):
+            count = seg.count - (1 if drop_last and i == len(segs) - 1 else 0)
+            name = str(seg.file.path.resolve()) if absolute else seg.file.path.name
+            if skip_name and seg.file.path.name == skip_name:
+                name = "not-there.h5"
+            src = h5py.VirtualSource(name, seg.file.dataset, shape=(seg.file.n, *shape[1:]))
+            layout[k:k + count] = src[seg.start:seg.start + count]
+            k += seg.count
+        f.create_virtual_dataset("/entry/data/data_000001", layout, fillvalue=fill)
+    return change
+
+
+def test_v_refuses_absolute_sources_unmapped_frames_missing_sources_and_pixels(written):
+    master, sweep = written
+    if not _is_v(master):
+        pytest.skip("layout V only")
+    validate_master(_broken(master, _rebuild_vds(sweep)), sweep)  # the rebuilt one is fine
+    with pytest.raises(RepackageError, match="source path .* is not a relative file name"):
+        validate_master(_broken(master, _rebuild_vds(sweep, absolute=True)), sweep)
+    with pytest.raises(RepackageError, match="data_000001 maps 7 of its 8 frames"):
+        validate_master(_broken(master, _rebuild_vds(sweep, drop_last=True)), sweep)
+    first = sweep.segments()[0].file.path.name
+    with pytest.raises(RepackageError, match="maps frames from not-there.h5, which does not exist"):
+        validate_master(_broken(master, _rebuild_vds(sweep, skip_name=first)), sweep)
+
+    def pixels(f):
+        data = f["/entry/data/data_000001"][()]
+        del f["/entry/data/data_000001"]
+        f["/entry/data/data_000001"] = data
+    with pytest.raises(RepackageError, match="holds pixel data"):
+        validate_master(_broken(master, pixels), sweep)
+
+
+def _relink(name, filename=None, dataset=None):
+    def change(f):
+        lk = f["/entry/data"].get(name, getlink=True)
+        del f[f"/entry/data/{name}"]
+        f[f"/entry/data/{name}"] = h5py.ExternalLink(filename or lk.filename, dataset or lk.path)
+    return change
+
+
+def test_l_refuses_links_to_the_wrong_place(written):
+    master, sweep = written
+    if _is_v(master):
+        pytest.skip("layout L only")
+    other = sweep.segments()[1].file.path.name
+    with pytest.raises(RepackageError, match=rf"data_000001 points to {other}:/entry/data/data, expected "):
+        validate_master(_broken(master, _relink("data_000001", filename=other)), sweep)
+    with pytest.raises(RepackageError, match=r"data_000001 points to .*:/entry/data/other, expected"):
+        validate_master(_broken(master, _relink("data_000001", dataset="/entry/data/other")), sweep)
+    with pytest.raises(RepackageError, match="points to missing.h5"):
+        validate_master(_broken(master, _relink("data_000002", filename="missing.h5")), sweep)
+    with pytest.raises(RepackageError, match="1 links for 2 data files of sweep A"):
+        validate_master(_broken(master, lambda f: f["/entry/data"].__delitem__("data_000002")), sweep)
+    with pytest.raises(RepackageError, match="without gaps"):
+        validate_master(_broken(master, lambda f: f["/entry/data"].move("data_000002", "data_000003")), sweep)
+    with pytest.raises(RepackageError, match="only data_NNNNNN names"):
+        validate_master(_broken(master, lambda f: f["/entry/data"].move("data_000002", "data_2")), sweep)
+
+
+def test_links_before_the_data_exist_count_as_planned(written):
+    master, sweep = written
+    if _is_v(master):
+        pytest.skip("layout L only")
+    gone = _broken(master, _relink("data_000002", filename=sweep.segments()[1].file.path.name))
+    validate_master(gone, sweep, read_frames=False)
+    with pytest.raises(RepackageError, match="points to missing.h5"):
+        validate_master(_broken(master, _relink("data_000002", filename="missing.h5")), sweep, read_frames=False)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f.__delitem__("/entry/data"), "no /entry/data group"),
+    (lambda f: (f.__delitem__("/entry/sample/transformations/omega"), f.__delitem__("/entry/sample/goniometer/omega")),
+     r"no omega angles"),
+    (lambda f: f.__delitem__("/entry/instrument/detector/detectorSpecific/ntrigger"), "nimages and ntrigger"),
+    (lambda f: f["/entry/instrument/beam/incident_wavelength"].write_direct(np.array(1.5)), "incident_wavelength is"),
+    (lambda f: f.__delitem__("/entry/instrument/beam/incident_wavelength"), "incident_wavelength is None"),
+])
+def test_broken_masters_are_refused(written, change, message):
+    master, sweep = written
+    with pytest.raises(RepackageError, match=message):
+        validate_master(_broken(master, change), sweep, use_nxmx=False)
+
+
+def _shift(name, by, frames=slice(None)):
+    def change(f):
+        for group in ("transformations", "goniometer"):
+            p = f"/entry/sample/{group}/{name}"
+            if p in f:
+                v = f[p][()]
+                v[frames] += by
+                f[p].write_direct(v)
+    return change
+
+
+def test_omega_refusals(written):
+    master, sweep = written
+    with pytest.raises(RepackageError, match=r"omega starts at 0\.25°, sweep A at 0\.0°"):
+        validate_master(_broken(master, _shift("omega", 0.25)), sweep, use_nxmx=False)
+    with pytest.raises(RepackageError, match=r"omega_end is not omega \+ 0\.5° for every frame"):
+        validate_master(_broken(master, _shift("omega_end", 0.1, slice(3, 4))), sweep, use_nxmx=False)
+
+
+def test_the_name_and_the_wedges_are_checked_first(written, tmp_path):
+    master, sweep = written
+    with pytest.raises(RepackageError, match="must end in _master.h5"):
+        validate_master(master, sweep, target=tmp_path / "sweep_A.h5")
+    empty = Sweep(id="A", index=0, wedges=[], wavelength_A=1.0, frame_shape=SHAPE, dtype=np.dtype("uint16"))
+    with pytest.raises(RepackageError, match="sweep A has no wedges"):
+        validate_master(master, empty)
+    target = master.parent / "later_master.h5"
+    with pytest.raises(RepackageError, match=r"later_master\.h5 \(not written\): no /entry/data group"):
+        validate_master(_broken(master, lambda f: f.__delitem__("/entry/data")), sweep, target=target)
+
+
+def test_tolerances_scale_with_the_step_and_the_wavelength(files):
+    """Relative tolerances (1e-6 of the step, 1e-5 of the wavelength), checked off 1.0 where a
+    product and a quotient differ."""
+    def two(inc2, wl2, inc=0.5, wl=0.5):
+        return _collection(_sweep("A", [_wedge(0, "A", 1, 0.0, files[:1], inc=inc, wavelength=wl),
+                                        _wedge(1, "A", 3, 2 * inc, files[1:2], inc=inc2, wavelength=wl2)]))
+    validate_inputs(two(0.5 + 2e-7, 0.5), check_files=False)  # within 1e-6 x 0.5
+    _refused(two(0.5 + 1e-6, 0.5), "steps omega by")  # beyond 5e-7, inside 1e-6 / 0.5
+    validate_inputs(two(0.5, 0.5 + 2e-6), check_files=False)  # within 1e-5 x 0.5
+    _refused(two(0.5, 0.5 + 1e-5), "one wavelength per sweep")  # beyond 5e-6, inside 1e-5 / 0.5
