@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+# numpy is imported where it is used: building every sub-command's parser is what
+# ``mxcube-interleave --help`` does, and it must stay light.
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -72,6 +73,8 @@ def _conventions(args: argparse.Namespace, stored: dict[str, Any] | None):
 
 
 def _refit_record(args: argparse.Namespace) -> tuple[str, bool]:
+    import numpy as np
+
     from mxcubecore_interleave.murko.solver import Geometry, solve
     from mxcubecore_interleave.murko.storage import read_centring_h5
 
@@ -118,6 +121,8 @@ def _read_descriptions(path: Path) -> Any:
 
 
 def _refit_descriptions(args: argparse.Namespace) -> str:
+    import numpy as np
+
     from mxcubecore_interleave.murko.protocol import PREDICTION_SHAPE, parse_description
     from mxcubecore_interleave.murko.solver import Geometry, solve
 
@@ -155,6 +160,8 @@ def _header(path: Path, conventions: Any, geometry: Any, solution: Any) -> str:
 
 
 def _report(solution: Any) -> list[str]:
+    import numpy as np
+
     lines = [f"  {motor:<6} {solution.correction[motor]:+.9f} mm" for motor in ("phiy", "phiz", "sampx", "sampy")]
     f, a = solution.across, solution.along_fit
     lines.append(f"  across the axis: c {f.c:+.9f} mm, A {f.A:+.9f}, B {f.B:+.9f}, r {f.r:.9f} mm, "
