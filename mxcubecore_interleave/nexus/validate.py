@@ -512,7 +512,10 @@ def _blocks(f: h5py.File, sweep: Sweep, shown: Path, read_frames: bool, frames: 
                 raise RepackageError(f"{shown}: data_000001 maps frames from {file_name}, which does not exist "
                                      "(a virtual dataset would return fill values)")
             vspace = dcpl.get_virtual_vspace(i)
-            mapped += vspace.get_select_npoints() // (ny * nx)
+            points = vspace.get_select_npoints()
+            if points == 0:
+                continue  # an empty mapping maps no frame (and HDF5 has no bounds for it): the count below tells
+            mapped += points // (ny * nx)
             v, src = _box(vspace, (ny, nx)), _box(dcpl.get_virtual_srcspace(i), (ny, nx))
             if v is None or src is None or v[1] != src[1]:
                 exact = False  # not whole frames onto whole frames: no reader-visible frame mapping
