@@ -244,7 +244,8 @@ def beamline_limits(bl: Any = None) -> BeamlineLimits:
         if lim:
             kw[key] = lim
     acq = getattr(bl.config, "acquisition_limit_values", None) or {}
-    for key, name in (("exposure_time", "exposure_time"), ("kappa", "kappa"), ("phi", "kappa_phi")):
+    for key, name in (("exposure_time", "exposure_time"), ("kappa", "kappa"), ("phi", "kappa_phi"),
+                      ("omega", "osc_start"), ("omega", "omega")):
         if name in acq:
             kw[key] = tuple(float(x) for x in acq[name])
     if "number_of_images" in acq:
