@@ -218,16 +218,6 @@ def test_kill_9_then_identical_rerun_soak(tmp_path):
     _kill_rerun(tmp_path, range(3, 33))
 
 
-def test_zz_report_figures(capsys):
-    """Printed for docs/reliability.md (run after the suite; -s shows it)."""
-    with capsys.disabled():
-        kinds = sorted({k.split(":")[0] for k in FIGURES})
-        for k in kinds:
-            print(f"\nrepackager faults {k}: injected {FIGURES[k + ':injected']}, survived with nothing lost "
-                  f"{FIGURES[k + ':survived']}" + (f" (harmless {FIGURES[k + ':harmless']})" if FIGURES[k + ':harmless'] else ""))
-    assert all(FIGURES[f"{k}:injected"] == FIGURES[f"{k}:survived"] for k in {k.split(':')[0] for k in FIGURES})
-
-
 @pytest.mark.parametrize("seed", range(3))
 def test_locate_on_a_corrupt_master_one_line(tmp_path, seed):
     runs(tmp_path)
@@ -242,3 +232,13 @@ def test_locate_on_a_corrupt_master_one_line(tmp_path, seed):
     else:
         FIGURES["locate corrupt:harmless"] += 1
     FIGURES["locate corrupt:survived"] += 1
+
+
+def test_zz_report_figures(capsys):
+    """Printed for docs/reliability.md (run after the suite; -s shows it)."""
+    with capsys.disabled():
+        kinds = sorted({k.split(":")[0] for k in FIGURES})
+        for k in kinds:
+            print(f"\nrepackager faults {k}: injected {FIGURES[k + ':injected']}, survived with nothing lost "
+                  f"{FIGURES[k + ':survived']}" + (f" (harmless {FIGURES[k + ':harmless']})" if FIGURES[k + ':harmless'] else ""))
+    assert all(FIGURES[f"{k}:injected"] == FIGURES[f"{k}:survived"] for k in {k.split(':')[0] for k in FIGURES})
