@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 COVERAGE_FLOOR ?= 90
 DEMO_DIR ?= demo-output
 
-.PHONY: bootstrap demo test test-compat audit bench mutation clean
+.PHONY: bootstrap demo test soak test-compat audit bench mutation clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -16,6 +16,11 @@ demo: bootstrap
 test: bootstrap
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest --cov=mxcubecore_interleave --cov-report=term \
 		--cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
+
+# the long fault and fuzz loops (docs/reliability.md): many kill -9s, stops and hypothesis examples
+soak: bootstrap
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "soak or not soak" -s $(PYTEST_ARGS) tests/test_repackage_faults.py
+	QT_QPA_PLATFORM=offscreen HYPOTHESIS_PROFILE=soak $(PY) -m pytest -s $(PYTEST_ARGS) tests/test_fuzz_cli.py
 
 # the suite against the lowest mxcubecore pyproject.toml declares, in a second venv (.venv-compat)
 test-compat: bootstrap

@@ -9,9 +9,11 @@ that must appear together or not at all.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,24 @@ def _temporary(target: Path) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     return Path(tmp_name)
+
+
+def remove_stale_temporaries(targets: list[Path], before: float | None = None) -> list[Path]:
+    """Remove the temporary files (``_temporary``'s naming) that a killed run left next to
+    ``targets``: only ours, only older than ``before`` (default: now), never another live run's
+    newer ones. Returns what was removed."""
+    before = time.time() if before is None else before
+    removed = []
+    for target in targets:
+        target = Path(target)
+        if not target.parent.is_dir():
+            continue
+        for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if tmp.stat().st_mtime < before:
+                    tmp.unlink()
+                    removed.append(tmp)
+    return removed
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:

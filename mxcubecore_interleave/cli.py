@@ -49,7 +49,29 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1, no traceback
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def one_line(exc: BaseException) -> str:
+    """An unexpected failure as one line that names the file (when known) and what to do."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = {28: "free space on that file system and run again",
+                30: "the file system is read-only; choose a writable output directory",
+                13: "check the permissions", 1: "check the permissions",
+                2: "check the path"}.get(exc.errno, "check the file and run again")
+        return f"{where}{exc.strerror or exc}; {hint}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, (OSError, RuntimeError)):  # h5py reports unreadable HDF5 so
+        return f"{text} ({type(exc).__name__}); an input file is corrupt, truncated or not HDF5"
+    return f"{type(exc).__name__}: {text}"
 
 
 if __name__ == "__main__":  # pragma: no cover

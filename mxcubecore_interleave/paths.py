@@ -9,7 +9,11 @@ from pathlib import Path
 from .errors import UnsafePathError
 
 # What MXCuBE Web accepts for prefix/subdir, minus ':' and ' ' which break XDS templates.
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+# Matched with fullmatch: ``$`` alone would accept a trailing newline.
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+MAX_NAME_LEN = 64  # prefix or sweep id; a file name adds ~30 characters and stays far below 255
+MAX_SUBDIR_LEN = 255
+MAX_SUBDIR_DEPTH = 8
 
 
 def check_name(value: str, what: str = "prefix") -> str:
@@ -21,11 +25,13 @@ def check_name(value: str, what: str = "prefix") -> str:
     """
     if not value:
         raise UnsafePathError(f"the {what} is empty")
+    if len(value) > MAX_NAME_LEN:
+        raise UnsafePathError(f"the {what} is {len(value)} characters long; the limit is {MAX_NAME_LEN}")
     if "/" in value or "\\" in value or os.sep in value:
         raise UnsafePathError(f"the {what} {value!r} contains a path separator; use a plain name")
     if ".." in value:
         raise UnsafePathError(f"the {what} {value!r} contains '..'; use a plain name")
-    if not _NAME_RE.match(value):
+    if not _NAME_RE.fullmatch(value):
         raise UnsafePathError(
             f"the {what} {value!r} may only contain letters, digits and '_', '.', '+', '-' "
             "and must start with a letter or digit"
@@ -39,9 +45,13 @@ def check_subdir(value: str, what: str = "sub-directory") -> str:
         return ""
     if value.startswith(("/", "\\")):
         raise UnsafePathError(f"the {what} {value!r} is absolute; give a path inside the data directory")
-    for part in value.replace("\\", "/").split("/"):
-        if part:
-            check_name(part, what)
+    if len(value) > MAX_SUBDIR_LEN:
+        raise UnsafePathError(f"the {what} is {len(value)} characters long; the limit is {MAX_SUBDIR_LEN}")
+    parts = [part for part in value.replace("\\", "/").split("/") if part]
+    if len(parts) > MAX_SUBDIR_DEPTH:
+        raise UnsafePathError(f"the {what} is {len(parts)} levels deep; the limit is {MAX_SUBDIR_DEPTH}")
+    for part in parts:
+        check_name(part, what)
     return value
 
 

@@ -29,6 +29,17 @@ def _path_checked(check: Callable[..., str], *args: str) -> str:
 TASK_SCHEMA_VERSION = "mxcube-interleaved-task/1"
 HC_KEV_A = 12.398419843320026  # h*c in keV*Angstrom (CODATA 2018)
 
+# What no beamline has: the model refuses these whatever the beamline (its own limits come later).
+ENERGY_KEV_RANGE = (1.0, 300.0)
+MAX_EXPOSURE_S = 3600.0
+MAX_ANGLE_DEG = 3600.0  # |omega|, |kappa|, |phi|; ten turns
+MAX_OSC_RANGE_DEG = 360.0
+MAX_RESOLUTION_A = 1000.0
+MAX_DISTANCE_MM = 100000.0
+MAX_IMAGES_PER_SWEEP = 1_000_000
+MAX_SWEEPS = 100  # as given, before inverse-beam partners
+MAX_WEDGES = 100_000  # wedges of the whole task
+
 Strategy = Literal["round_robin", "inverse_adjacent", "min_motion"]
 WedgeUnit = Literal["images", "degrees"]
 
@@ -44,7 +55,7 @@ def energy_from_wavelength(wavelength_A: float) -> float:
 class Sweep(BaseModel):
     """One rotation sweep as the user asks for it (before inverse-beam expansion)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: str = Field(title="Sweep id", description="a short name, used in file names (e.g. 'peak', 'A')")
     energy_keV: float | None = Field(None, title="Energy (keV)", gt=0)
@@ -69,8 +80,8 @@ class Sweep(BaseModel):
     @field_validator("osc_range")
     @classmethod
     def _positive_range(cls, v: float) -> float:
-        if not v > 0:
-            raise ValueError(f"the oscillation range per image must be positive, got {v} deg")
+        if not 0 < v <= MAX_OSC_RANGE_DEG:
+            raise ValueError(f"the oscillation range per image must be in (0, {MAX_OSC_RANGE_DEG:g}] deg, got {v} deg")
         return v
 
     @field_validator("num_images")
@@ -78,13 +89,39 @@ class Sweep(BaseModel):
     def _positive_count(cls, v: int) -> int:
         if v < 1:
             raise ValueError(f"a sweep needs at least one image, got {v}")
+        if v > MAX_IMAGES_PER_SWEEP:
+            raise ValueError(f"{v} images in one sweep is more than the limit of {MAX_IMAGES_PER_SWEEP}")
         return v
 
     @field_validator("exposure_time")
     @classmethod
     def _positive_exposure(cls, v: float) -> float:
-        if not v > 0:
-            raise ValueError(f"the exposure time must be positive, got {v} s")
+        if not 0 < v <= MAX_EXPOSURE_S:
+            raise ValueError(f"the exposure time must be in (0, {MAX_EXPOSURE_S:g}] s, got {v} s")
+        return v
+
+    @field_validator("omega_start", "kappa", "phi")
+    @classmethod
+    def _angle(cls, v: float, info) -> float:
+        if abs(v) > MAX_ANGLE_DEG:
+            raise ValueError(f"{info.field_name} {v} deg is beyond the limit of ±{MAX_ANGLE_DEG:g} deg")
+        return v
+
+    @field_validator("energy_keV")
+    @classmethod
+    def _physical_energy(cls, v: float | None) -> float | None:
+        lo, hi = ENERGY_KEV_RANGE
+        if v is not None and not lo <= v <= hi:
+            raise ValueError(f"an energy of {v} keV is outside {lo:g}–{hi:g} keV (no beamline has it)")
+        return v
+
+    @field_validator("wavelength_A")
+    @classmethod
+    def _physical_wavelength(cls, v: float | None) -> float | None:
+        lo, hi = HC_KEV_A / ENERGY_KEV_RANGE[1], HC_KEV_A / ENERGY_KEV_RANGE[0]
+        if v is not None and not lo <= v <= hi:
+            raise ValueError(f"a wavelength of {v} Å is outside {lo:.4g}–{hi:.4g} Å "
+                             f"({ENERGY_KEV_RANGE[0]:g}–{ENERGY_KEV_RANGE[1]:g} keV; no beamline has it)")
         return v
 
     @field_validator("transmission")
@@ -106,10 +143,14 @@ class Sweep(BaseModel):
                 )
         if self.resolution is not None and self.detector_distance is not None:
             raise ValueError(f"sweep {self.id!r}: give the resolution or the detector distance, not both")
-        if self.resolution is not None and not self.resolution > 0:
-            raise ValueError(f"sweep {self.id!r}: the resolution must be positive, got {self.resolution} Å")
-        if self.detector_distance is not None and not self.detector_distance > 0:
-            raise ValueError(f"sweep {self.id!r}: the detector distance must be positive, got {self.detector_distance} mm")
+        if self.resolution is not None and not 0 < self.resolution <= MAX_RESOLUTION_A:
+            raise ValueError(f"sweep {self.id!r}: the resolution must be in (0, {MAX_RESOLUTION_A:g}] Å, got {self.resolution} Å")
+        if self.detector_distance is not None and not 0 < self.detector_distance <= MAX_DISTANCE_MM:
+            raise ValueError(f"sweep {self.id!r}: the detector distance must be in (0, {MAX_DISTANCE_MM:g}] mm, "
+                             f"got {self.detector_distance} mm")
+        if abs(self.omega_end) > MAX_ANGLE_DEG:
+            raise ValueError(f"sweep {self.id!r}: it ends at omega {self.omega_end:g} deg, beyond the limit of "
+                             f"±{MAX_ANGLE_DEG:g} deg")
         return self
 
     @property
@@ -145,6 +186,7 @@ class BeamlineLimits(BaseModel):
     exposure_time: tuple[float, float] = (0.001, 1000.0)
     kappa: tuple[float, float] = (-360.0, 360.0)
     phi: tuple[float, float] = (-720.0, 720.0)
+    omega: tuple[float, float] = (-MAX_ANGLE_DEG, MAX_ANGLE_DEG)
     max_images: int = 99999
     has_kappa: bool = Field(True, description="False: no kappa motor, every sweep must have kappa 0")
     has_phi: bool = Field(True, description="False: no kappa_phi motor, every sweep must have phi 0")
@@ -153,18 +195,18 @@ class BeamlineLimits(BaseModel):
 class InterleavedTask(BaseModel):
     """An interleaved collection: the sweeps, how they are cut into wedges and in which order."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     schema_version: Literal["mxcube-interleaved-task/1"] = TASK_SCHEMA_VERSION
-    sweeps: list[Sweep] = Field(title="Sweeps")
+    sweeps: list[Sweep] = Field(title="Sweeps", max_length=MAX_SWEEPS)
     wedge_size: float = Field(10, title="Wedge size", description="in images or degrees (see wedge_unit)")
     wedge_unit: WedgeUnit = Field("images", title="Wedge unit")
     strategy: Strategy = Field("min_motion", title="Order strategy")
     prefix: str = Field("interleaved", title="Prefix")
     subdir: str = Field("", title="Sub-directory")
-    run_number: int = Field(1, ge=1, title="Run number")
+    run_number: int = Field(1, ge=1, le=99999, title="Run number")
     images_per_file: int | None = Field(
-        None, ge=1, title="Images per data file",
+        None, ge=1, le=MAX_IMAGES_PER_SWEEP, title="Images per data file",
         description="detector data file size for every wedge (a divisor of the wedge size; empty: the wedge size)")
     write_masters_before: bool = Field(
         False, title="Sweep masters before collecting",
@@ -185,12 +227,16 @@ class InterleavedTask(BaseModel):
     def _positive_wedge(cls, v: float) -> float:
         if not v > 0:
             raise ValueError(f"the wedge size must be positive, got {v}")
+        if v > MAX_IMAGES_PER_SWEEP:
+            raise ValueError(f"the wedge size {v} is beyond the limit of {MAX_IMAGES_PER_SWEEP}")
         return v
 
     @model_validator(mode="after")
     def _consistent(self) -> "InterleavedTask":
         if not self.sweeps:
             raise ValueError("an interleaved collection needs at least one sweep")
+        if self.wedge_unit == "images" and self.wedge_size != int(self.wedge_size):
+            raise ValueError(f"a wedge size in images must be a whole number, got {self.wedge_size}")
         seen: dict[str, Sweep] = {}
         for s in self.all_sweeps():
             if s.id in seen:
@@ -208,8 +254,10 @@ class InterleavedTask(BaseModel):
                 raise ValueError(
                     f"images per data file ({self.images_per_file}) must divide the wedge size ({n} images "
                     f"for sweep {s.id!r}) so that sweep masters can link whole data files")
-        if self.wedge_unit == "images" and self.wedge_size != int(self.wedge_size):
-            raise ValueError(f"a wedge size in images must be a whole number, got {self.wedge_size}")
+        wedges = sum(-(-s.num_images // self.wedge_images(s)) for s in self.all_sweeps())
+        if wedges > MAX_WEDGES:
+            raise ValueError(f"the task has {wedges} wedges, more than the limit of {MAX_WEDGES}; "
+                             "use larger wedges or fewer images")
         return self
 
     def wedge_images(self, sweep: Sweep) -> int:
@@ -266,6 +314,9 @@ def check_limits(task: InterleavedTask, limits: BeamlineLimits) -> None:
                             "kappa_phi motor (use phi 0, or a kappa goniometer)")
         elif outside(s.phi, limits.phi):
             problems.append(f"sweep {s.id!r}: phi {s.phi} deg is outside {limits.phi[0]}–{limits.phi[1]} deg")
+        for name, value in (("omega start", s.omega_start), ("omega end", s.omega_end)):
+            if outside(value, limits.omega):
+                problems.append(f"sweep {s.id!r}: {name} {value:g} deg is outside {limits.omega[0]}–{limits.omega[1]} deg")
         if s.num_images > limits.max_images:
             problems.append(f"sweep {s.id!r}: {s.num_images} images is more than the {limits.max_images} allowed")
     if problems:

@@ -80,6 +80,7 @@ class Sweep:
     kappa: float | None = None
     phi: float | None = None
     energy_keV: float | None = None
+    mixed_storage: str | None = None  # set by validate_inputs: its data files differ in filter/dtype/chunks
 
     @property
     def n_frames(self) -> int:

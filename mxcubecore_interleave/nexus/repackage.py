@@ -18,7 +18,7 @@ from typing import Callable
 
 import h5py
 
-from ..atomic import StagedFiles
+from ..atomic import StagedFiles, remove_stale_temporaries
 from ..errors import RepackageError
 from ..paths import check_name, check_subdir, inside
 from ..record import AcquisitionRecord, DataFileRecord
@@ -99,8 +99,8 @@ def _stage_one(batch: StagedFiles, sweep: Sweep, target: Path, layout: str, coll
                record_json: str, record_path: Path | None, created: str, read_frames: bool) -> str:
     """Write and validate one sweep master under a temporary name; "unchanged" drops it again."""
     tmp = batch.stage(target)
-    with h5py.File(tmp, "w") as f:
-        build_sweep_master(f, sweep, collection, layout, target.parent, record_json, record_path, created)
+    write_file_bytes(tmp, _master_image(tmp, sweep, collection, layout, target.parent, record_json, record_path,
+                                        created))
     validate_master(tmp, sweep, read_frames=read_frames, target=target)
     if target.exists():
         if semantic_digest(tmp) == semantic_digest(target):
@@ -109,6 +109,37 @@ def _stage_one(batch: StagedFiles, sweep: Sweep, target: Path, layout: str, coll
             return "unchanged"
         return "replaced"
     return "written"
+
+
+def _master_image(name: Path, sweep: Sweep, collection: Collection, layout: str, master_dir: Path,
+                  record_json: str, record_path: Path | None, created: str) -> bytes:
+    """The master built in memory (h5py's ``core`` driver, nothing on disk): a full disk or a
+    failing write can then only fail a plain ``write()``, never HDF5's close (which segfaulted)."""
+    with h5py.File(name, "w", driver="core", backing_store=False) as f:
+        build_sweep_master(f, sweep, collection, layout, master_dir, record_json, record_path, created)
+        f.flush()
+        return f.id.get_file_image()
+
+
+def write_file_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with plain I/O, checking the free space first (cheap: statvfs)."""
+    st = os.statvfs(path.parent)
+    free = st.f_bavail * st.f_frsize
+    if free < len(data) + (1 << 20):
+        raise RepackageError(f"not enough free space in {path.parent} for {path.name.split('.tmp')[0].lstrip('.')}"
+                             f" ({len(data)} bytes needed, {free} free); free space and run again")
+    try:
+        _write_bytes(path, data)
+    except OSError as exc:
+        raise RepackageError(f"cannot write {path}: {exc.strerror or exc}; free space or choose another output "
+                             "directory and run again") from None
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _check_renamed(target: Path, validated: os.stat_result) -> None:
@@ -214,6 +245,10 @@ def _write_collection(record_path: Path, rec: AcquisitionRecord, collection: Col
     _fill_record(rec, collection, targets, base)
     record_json = record_json_for_masters(rec.to_json_dict())
     created_dirs = _new_dirs(out_dir)
+    removed = remove_stale_temporaries([t for _s, t, *_r in targets] + [record_path])
+    if removed:
+        result.warnings.append(f"removed {len(removed)} temporary file(s) an interrupted run left: "
+                               + ", ".join(p.name for p in removed))
     statuses: list[str] = []
     try:
         with StagedFiles() as batch:
@@ -223,6 +258,12 @@ def _write_collection(record_path: Path, rec: AcquisitionRecord, collection: Col
                 statuses.append(_stage_one(batch, sweep, target, lay, collection, record_json, record_path,
                                            rec.created, after))
             validated = batch.commit()  # every sweep passed: only now is any target touched
+    except OSError as exc:
+        for d in created_dirs:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise RepackageError(f"cannot write the sweep masters in {out_dir}: {exc.strerror or exc}; choose a "
+                             "writable output directory (--output / --output-subdir) and run again") from None
     except BaseException:
         for d in created_dirs:  # an output sub-directory made for this run goes again if empty
             with contextlib.suppress(OSError):
@@ -239,7 +280,11 @@ def _write_collection(record_path: Path, rec: AcquisitionRecord, collection: Col
     for w in result.warnings:
         log.warning("%s", w)
     if save_record:
-        rec.save(record_path)
+        try:
+            rec.save(record_path)
+        except OSError as exc:
+            raise RepackageError(f"the sweep masters are written but the record {record_path} could not be saved: "
+                                 f"{exc.strerror or exc}; free space and run again") from None
         result.record = record_path
     return result
 

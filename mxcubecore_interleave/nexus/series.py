@@ -210,6 +210,7 @@ class _Header:
     dtype: np.dtype
     filters: frozenset[int]
     image_nr_low: int | None
+    storage: tuple = ()  # (filter codes in pipeline order, chunk shape): what a reader must decode
 
 
 _HEADERS: dict[tuple, _Header] = {}
@@ -246,9 +247,11 @@ def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
             aid.read(buf)
             low = int(buf.ravel()[0])
         plist = dsid.get_create_plist()
-        filters = frozenset(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))
+        pipeline = tuple(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))  # in order
+        filters = frozenset(pipeline)
+        chunks = plist.get_chunk() if plist.get_layout() == h5py.h5d.CHUNKED else None
         shape = tuple(int(x) for x in dsid.shape)  # each .shape/.dtype builds an HDF5 object: once
-        hdr = _Header(shape[0] if shape else 0, shape, dsid.dtype, filters, low)
+        hdr = _Header(shape[0] if shape else 0, shape, dsid.dtype, filters, low, (pipeline, chunks))
     except OSError as exc:
         raise RepackageError(f"cannot read data file {path}{ctx}: {exc} (truncated or not HDF5?)") from exc
     finally:
@@ -272,6 +275,12 @@ def open_data_file(path: Path, dataset: str = DEFAULT_DATASET, *, expect_first: 
         raise RepackageError(f"{path}{ctx} starts at image {hdr.image_nr_low} but the series expects image "
                              f"{expect_first} there: the file belongs to another series")
     return hdr.n, (hdr.shape[1], hdr.shape[2]), hdr.dtype, set(hdr.filters)
+
+
+def data_storage(path: Path, dataset: str = DEFAULT_DATASET) -> tuple:
+    """(dtype, filter codes in pipeline order, chunk shape) of a data file (cached header)."""
+    hdr = _data_header(path, dataset, "")
+    return (np.dtype(hdr.dtype).str, *hdr.storage)
 
 
 def read_series(master: str | os.PathLike[str], *, brief: bool = False) -> SeriesInfo:

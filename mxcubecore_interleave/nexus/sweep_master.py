@@ -326,6 +326,7 @@ def write_source(entry: h5py.Group) -> None:
 
 
 def record_json_for_masters(record_dict: dict) -> str:
-    """The record as embedded in masters: without the ``updated`` stamp, so re-runs are identical."""
-    d = {k: v for k, v in record_dict.items() if k != "updated"}
+    """The record as embedded in masters: without the ``updated`` stamp and the run's status, so
+    re-runs are identical and the masters are final before the record is saved "completed"."""
+    d = {k: v for k, v in record_dict.items() if k not in ("updated", "status")}
     return json.dumps(d, sort_keys=False, separators=(",", ":"), ensure_ascii=True, allow_nan=False)

@@ -24,6 +24,9 @@ Layout = Literal["L", "V"]
 LayoutPolicy = Literal["auto", "L", "V"]
 # readers that cannot read layout V (NXmx reference §1, §3)
 VDS_BLIND_READERS = "Neggia (XDS plugin) and eiger2cbf/H5ToXds"
+# real-beamline.md §4: Durin decodes every linked file with the filter of data_000001
+DURIN_FIRST_FILE_RULE = ("XDS's Durin plugin decodes every linked data file with the filter of the first "
+                         "(its first-file rule) and would return wrong pixels without an error")
 
 
 def _tol(inc: float) -> float:
@@ -32,6 +35,8 @@ def _tol(inc: float) -> float:
 
 def links_possible(sweep: Sweep) -> str | None:
     """None if layout L fits the sweep, else the reason it does not."""
+    if sweep.mixed_storage:
+        return sweep.mixed_storage
     segs = sweep.segments()
     for s in segs:
         if not s.whole_file:
@@ -53,8 +58,9 @@ def choose_layout(sweep: Sweep, policy: LayoutPolicy = "auto") -> tuple[Layout, 
     if reason is None:
         return "L", None
     if policy == "L":
-        raise RepackageError(f"sweep {sweep.id} cannot be written as links only: {reason}. Set nimages_per_file "
-                             "to the wedge size, or allow layout V")
+        hint = ("write the sweep as layout V (--layout auto or V)" if sweep.mixed_storage
+                else "Set nimages_per_file to the wedge size, or allow layout V")
+        raise RepackageError(f"sweep {sweep.id} cannot be written as links only: {reason}. {hint}")
     return "V", (f"sweep {sweep.id} is written as a virtual dataset ({reason}); {VDS_BLIND_READERS} cannot read "
                  "it: use durin, DIALS or xia2")
 
@@ -106,9 +112,10 @@ def validate_inputs(collection: Collection, *, check_files: bool = True) -> list
             raise RepackageError(f"sweep {sweep.id} has {sweep.dtype} frames of {sweep.frame_shape}, sweep "
                                  f"{collection.sweeps[0].id} {ref_dtype} frames of {ref_shape}")
     if check_files:
-        from .series import open_data_file
+        from .series import data_storage, open_data_file
 
         for sweep in collection.sweeps:
+            first: tuple | None = None
             for seg in sweep.segments():
                 n, shape, dtype, filters = open_data_file(seg.file.path, seg.file.dataset, what=f"sweep {sweep.id}")
                 if n < seg.start + seg.count:
@@ -117,11 +124,25 @@ def validate_inputs(collection: Collection, *, check_files: bool = True) -> list
                 if (shape, np.dtype(dtype)) != (sweep.frame_shape, sweep.dtype):
                     raise RepackageError(f"{seg.file.path} holds {dtype} frames of {shape}; sweep {sweep.id} expects "
                                          f"{sweep.dtype} frames of {sweep.frame_shape}")
+                storage = data_storage(seg.file.path, seg.file.dataset)
+                if first is None:
+                    first = (seg.file.path, storage)
+                elif storage != first[1] and sweep.mixed_storage is None:
+                    sweep.mixed_storage = (
+                        f"{seg.file.path.name} is stored as {_storage_text(storage)}, the sweep's first data file "
+                        f"{first[0].name} as {_storage_text(first[1])}: {DURIN_FIRST_FILE_RULE}")
                 odd = filters - {32008, 32004}
                 if odd:
                     warnings.append(f"{seg.file.path.name} uses HDF5 filter(s) {sorted(odd)}: Neggia and durin "
                                     "read only bitshuffle/LZ4 (32008) and LZ4 (32004)")
     return warnings
+
+
+def _storage_text(storage: tuple) -> str:
+    dtype, pipeline, chunks = storage
+    names = {32008: "bitshuffle-LZ4", 32004: "LZ4", 1: "deflate", 2: "shuffle"}
+    filt = "+".join(names.get(code, str(code)) for code in pipeline) or "no filter"
+    return f"{np.dtype(dtype).name}, {filt}, chunks {chunks}"
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ queue would lose the task type and its sweeps. The price: no built-in run-number
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import logging
 import re
@@ -244,7 +246,8 @@ def beamline_limits(bl: Any = None) -> BeamlineLimits:
         if lim:
             kw[key] = lim
     acq = getattr(bl.config, "acquisition_limit_values", None) or {}
-    for key, name in (("exposure_time", "exposure_time"), ("kappa", "kappa"), ("phi", "kappa_phi")):
+    for key, name in (("exposure_time", "exposure_time"), ("kappa", "kappa"), ("phi", "kappa_phi"),
+                      ("omega", "osc_start"), ("omega", "omega")):
         if name in acq:
             kw[key] = tuple(float(x) for x in acq[name])
     if "number_of_images" in acq:
@@ -531,6 +534,8 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         own_run = _run_of(own, prefix) if own is not None and own.parent == directory else None
         if own_run is not None and own.is_file():
             rec = AcquisitionRecord.load(own)
+            if rec.status == "completed" and self._masters_to_repair(rec, directory, own_run):
+                return own_run, True
             if rec.status != "completed":  # this entry's own interrupted run: resume it or refuse
                 changed = differences(rec, plan(model.get_task(own_run)))
                 if changed:
@@ -540,6 +545,13 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                         "(which starts a new run)")
                 return own_run, True
         run, resume = choose_run(directory, prefix)
+        if not resume and run > 1:  # the last run says completed: are its sweep masters there?
+            last = directory / f"{record_prefix(prefix, run - 1)}{RECORD_SUFFIX}"
+            with contextlib.suppress(InterleaveError, OSError):
+                rec = AcquisitionRecord.load(last)
+                if (rec.status == "completed" and self._masters_to_repair(rec, directory, run - 1)
+                        and not differences(rec, plan(model.get_task(run - 1)))):
+                    return run - 1, True
         if not resume:
             return run, False
         path = directory / f"{record_prefix(prefix, run)}{RECORD_SUFFIX}"
@@ -549,6 +561,33 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         user_log.warning("Interleaved collection %s: run %d is unfinished and was collected with other "
                          "settings (%s); this task starts run %d", prefix, run, "; ".join(changed), run + 1)
         return run + 1, False
+
+    def _masters_to_repair(self, rec: AcquisitionRecord, directory: Path, run: int) -> list[str]:
+        """Sweeps of a completed run whose after-master is missing or older than its data
+        (a kill after the record was saved, by an older version): the run is resumed to write
+        them instead of being skipped for a new run number. Empty without a repackager."""
+        if HWR.beamline.get_object_by_role("master_file_repackager") is None:
+            return []
+        newest = 0.0
+        for w in rec.wedges:
+            for name in [w.source_master, *w.data_files]:
+                if name:
+                    with contextlib.suppress(OSError):
+                        newest = max(newest, (directory / name).stat().st_mtime)
+        out = []
+        for s in rec.sweeps:
+            path = directory / s.master if s.master else None
+            try:
+                stale = path is None or path.stat().st_mtime < newest
+            except OSError:
+                stale = True
+            if stale:
+                out.append(s.id)
+        if out:
+            user_log.warning("Interleaved collection %s: run %d says completed but the sweep masters of %s are "
+                             "missing or older than the data; writing them now", rec.prefix,
+                             run, ", ".join(out))
+        return out
 
     def _master_of(self, directory: Path):
         return master_finder(self.get_data_model().get_path_template(), directory)
@@ -680,9 +719,13 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
             return
         if all(w.status == "complete" for w in keeper.record.wedges):
             state = "completed"
+        collected = keeper.collected_frames()
+        # the record never runs ahead of the files: the after-masters are final before the record
+        # says so (a kill in between leaves the run resumable, and its next start writes them)
+        if any(n for n in collected.values()):
+            self._sweep_masters("after")
         keeper.set_status(state)
         lims = HWR.beamline.lims
-        collected = keeper.collected_frames()
         status = {"completed": "Data collection successful", "stopped": "Data collection stopped",
                   "aborted": "Data collection aborted"}.get(state, "Data collection failed")
         if lims is not None and keeper.record.lims_group_id is not None:
@@ -694,8 +737,6 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                                                               n_done=collected[s.id], status=status))
                 except Exception as exc:
                     log.warning("interleaved collection: LIMS update of sweep %s failed: %s", s.id, exc)
-        if any(n for n in collected.values()):
-            self._sweep_masters("after")
         try:
             HWR.beamline.queue_manager.emit("queue_interleaved_finished", ())
         except Exception:
