@@ -103,7 +103,8 @@ def test_two_energy_inverse_beam(beamline, mocker):
     dcs = lims.collections_in_group(rec.lims_group_id)
     assert sorted(d["dataCollectionId"] for d in dcs) == sorted(s.lims_collection_id for s in rec.sweeps)
     for d in dcs:
-        assert d["updates"] == 1
+        assert d["updates"] == 3  # after each of the sweep's two wedges, and the finalize
+        assert d["dataCollection"]["numberOfImages"] == 6 and d["dataCollection"]["dataCollectionGroupId"] == rec.lims_group_id
         assert d["parameters"]["oscillation_sequence"][0]["number_of_images"] == 6
         assert d["parameters"]["status"] == "Data collection successful"
     # the interleaved series themselves were not stored as collections by mxcubecore's collect

@@ -84,7 +84,7 @@ from mxcubecore_interleave.queue_entries.collect_contract import (
     master_finder,
     wait_for_series,
 )
-from mxcubecore_interleave.queue_entries.interleave_lims import lims_dc, store_lims
+from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, store_lims, update_sweep
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
 
@@ -560,6 +560,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         assert self.keeper is not None
         self.keeper.finish(job, str(written.master), [str(p) for p in written.data_files], written.n_frames,
                            written.start_time, None, list(written.frames_per_file))
+        update_sweep(self.keeper, self.get_data_model(), job.sweep)
 
     def _open_record(self, p: Plan, directory: Path, run: int, resume: bool) -> RecordKeeper:
         path = directory / f"{record_prefix(p.task.prefix, run)}{RECORD_SUFFIX}"
@@ -681,19 +682,9 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         if all(w.status == "complete" for w in keeper.record.wedges):
             state = "completed"
         keeper.set_status(state)
-        lims = HWR.beamline.lims
+        finalize_lims(keeper, model, state)
+        keeper.save()
         collected = keeper.collected_frames()
-        status = {"completed": "Data collection successful", "stopped": "Data collection stopped",
-                  "aborted": "Data collection aborted"}.get(state, "Data collection failed")
-        if lims is not None and keeper.record.lims_group_id is not None:
-            for s in keeper.record.sweeps:
-                if s.lims_collection_id is None:
-                    continue
-                try:
-                    lims.update_data_collection(lims_dc(keeper, s, keeper.record.lims_group_id,
-                                                              n_done=collected[s.id], status=status))
-                except Exception as exc:
-                    log.warning("interleaved collection: LIMS update of sweep %s failed: %s", s.id, exc)
         if any(n for n in collected.values()):
             self._sweep_masters("after")
         try:
