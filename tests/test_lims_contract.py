@@ -3,11 +3,12 @@
 replaced by a recording stub, and must convert without one error."""
 
 import logging
+from pathlib import Path
 from unittest.mock import PropertyMock
 
 import pytest
 
-from mxcubecore_interleave.interleave.runner import run_interleaved_collection
+from mxcubecore_interleave.interleave.runner import add_interleaved_collection, run_interleaved_collection
 from mxcubecore_interleave.lims_records import (
     BeamlineReadings, SampleInfo, SweepValues, collection_record, group_record, refusal_reason)
 from mxcubecore_interleave.record import AcquisitionRecord
@@ -81,13 +82,17 @@ def test_interleaved_collection_through_real_ispyb(beamline, mocker):
     mocker.patch.object(type(beamline), "lims", new_callable=PropertyMock, return_value=lims)
     beamline.session.session_id = 4242
     errors = mocker.spy(logging.getLogger("user_level_log"), "warning")
-    run = run_interleaved_collection(beamline, two_sweeps(), timeout=120)
-    assert run.finished
-    rec = AcquisitionRecord.load(run.record_path)
+    q, node = add_interleaved_collection(beamline, two_sweeps())
+    model, _ = q.entry(node)
+    model.get_sample_node().lims_id = 321  # as a sample from LIMS has it
+    assert q.execute(timeout=120)
+    rec = AcquisitionRecord.load(model.record_path)
     assert [s.lims_error for s in rec.sweeps] == [None, None] and not errors.call_args_list
     assert list(service.groups) == [rec.lims_group_id]
     group = service.groups[rec.lims_group_id]
+    assert group["blSampleId"] == 321
     assert group["experimentType"] == "Collect - Multiwedge" and group["sessionId"] == beamline.session.session_id
+    rec_dir = Path(model.record_path).parent
     assert sorted(service.collections) == sorted(s.lims_collection_id for s in rec.sweeps)
     names = [c for c, _ in service.calls]
     # store at the start (2), an update per wedge (2 x 2, each re-storing the group), finalize (2);
@@ -95,7 +100,7 @@ def test_interleaved_collection_through_real_ispyb(beamline, mocker):
     assert names.count("storeOrUpdateDataCollection") == 2 + 4 + 2
     assert names.count("storeOrUpdateDataCollectionGroup") == 2 + 4 + 2
     for dc in service.collections.values():
-        assert dc["dataCollectionGroupId"] == rec.lims_group_id
+        assert dc["dataCollectionGroupId"] == rec.lims_group_id and dc["imageDirectory"] == str(rec_dir)
         assert dc["numberOfImages"] == 4 and dc["runStatus"] == "Data collection successful"
         for key in ("wavelength", "detectorDistance", "resolution", "transmission", "xbeam", "ybeam", "flux",
                     "beamSizeAtSampleX", "beamSizeAtSampleY", "actualCenteringPosition"):
