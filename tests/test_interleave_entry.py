@@ -118,12 +118,14 @@ def test_three_orientations(beamline, mocker):
     task = {"sweeps": [{"id": f"o{k}", "energy_keV": 12.7, "kappa": 30.0 * k, "phi": 45.0 * k, "num_images": 4,
                         "osc_range": 1.0, "exposure_time": 0.001} for k in range(3)],
             "wedge_size": 2, "prefix": "tri", "subdir": "orient", "write_masters_before": True}
-    moves = mocker.spy(beamline.diffractometer, "set_value_motors")
+    import mxcubecore_interleave.queue_entries.interleaved_collection as entry_module
+
+    moves = mocker.spy(entry_module, "move_motors")  # motor by motor (goniometer.move_motors)
     repack_spy = mocker.spy(beamline.get_object_by_role("master_file_repackager"), "write_sweep_masters")
     run = run_interleaved_collection(beamline, task, timeout=120)
     rec, n = check_files_match_record(run.record_path)
     assert rec.status == "completed" and n == 12
-    kp = [c.args[0] for c in moves.call_args_list if "kappa" in c.args[0]]
+    kp = [c.args[1] for c in moves.call_args_list if "kappa" in c.args[1]]
     order = [w.sweep for w in rec.wedges]
     assert order == ["o0", "o1", "o2", "o2", "o1", "o0"]  # serpentine: no move between rounds
     assert kp == [{"kappa": 0.0, "kappa_phi": 0.0}, {"kappa": 30.0, "kappa_phi": 45.0},

@@ -142,3 +142,40 @@ def test_recording_lims_refuses_what_ispyb_refuses(beamline):
     del dc["oscillation_sequence"][0]["offset"]
     with pytest.raises(ISPyBArgumentError):
         beamline.lims.store_data_collection(dc)
+
+
+class IcatLikeLims:
+    """What ``ICATLIMS`` returns (checked in mxcubecore 2.149): None for the group and the
+    collection stores, nothing from update; it writes only in ``finalize_data_collection``."""
+
+    def __init__(self):
+        self.finalized = []
+
+    def is_connected(self):
+        return True
+
+    def _store_data_collection_group(self, group):
+        return None
+
+    def store_data_collection(self, dc, bl_config=None):
+        return None
+
+    def update_data_collection(self, dc):
+        raise AssertionError("nothing to update: no collection id")
+
+    def finalize_data_collection(self, dc):
+        self.finalized.append(dc)
+
+
+@pytest.mark.beamline
+def test_icat_style_lims_gets_each_sweep_at_finalize(beamline, mocker):
+    # (mxcubecore's ICATLIMS itself needs pyicat_plus, not installed here: its finalize path is not run)
+    lims = IcatLikeLims()
+    mocker.patch.object(type(beamline), "lims", new_callable=PropertyMock, return_value=lims)
+    run = run_interleaved_collection(beamline, two_sweeps(), timeout=120)
+    assert run.finished
+    rec = AcquisitionRecord.load(run.record_path)
+    assert [s.lims_error for s in rec.sweeps] == [None, None]
+    assert sorted(d["fileinfo"]["prefix"] for d in lims.finalized) == ["ct_1_a", "ct_1_b"]
+    assert all(d["oscillation_sequence"][0]["number_of_images"] == 4 for d in lims.finalized)
+    assert all(d["status"] == "Data collection successful" for d in lims.finalized)

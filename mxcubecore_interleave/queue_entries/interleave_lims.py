@@ -157,7 +157,9 @@ def store_lims(keeper: RecordKeeper, model: Any) -> None:
     bl_config = getattr(bl.collect, "bl_config", None)  # the namedtuple AbstractCollect hands over
     for s in keeper.record.sweeps:
         try:
-            cid, _ = lims.store_data_collection(lims_dc(keeper, s, gid, sample=sample, readings=readings), bl_config)
+            stored = lims.store_data_collection(lims_dc(keeper, s, gid, sample=sample, readings=readings), bl_config)
+            # ISPyB: (collection id, detector id); ICATLIMS: None (it writes only at finalize)
+            cid = stored[0] if isinstance(stored, (tuple, list)) else stored
         except Exception as exc:
             _refused(keeper, s, "store", exc)
             continue
