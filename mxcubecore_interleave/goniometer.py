@@ -93,21 +93,23 @@ def _has_motor_api(obj: Any) -> bool:
 
 
 def find_motor(diffr: Any, role: str) -> Any:
-    """The diffractometer's motor HO for ``role`` (``get_motors()``, an attribute, a child object)."""
+    """The diffractometer's motor HO for ``role``: from ``get_motors()`` where it lists any, else
+    an attribute or a child object with that role."""
     if diffr is None:
         raise MotorError("no diffractometer in the beamline configuration")
-    candidates = []
     try:
-        motors = diffr.get_motors() if callable(getattr(diffr, "get_motors", None)) else {}
-        candidates.append((motors or {}).get(role))
+        motors = diffr.get_motors() if callable(getattr(diffr, "get_motors", None)) else None
     except Exception:
-        pass
-    candidates.append(getattr(diffr, role, None))
-    try:
-        if callable(getattr(diffr, "get_object_by_role", None)):
-            candidates.append(diffr.get_object_by_role(role))
-    except Exception:
-        pass
+        motors = None
+    if motors:  # the diffractometer's own list of the motors it really has is authoritative
+        candidates = [motors.get(role)]
+    else:
+        candidates = [getattr(diffr, role, None)]
+        try:
+            if callable(getattr(diffr, "get_object_by_role", None)):
+                candidates.append(diffr.get_object_by_role(role))
+        except Exception:
+            pass
     for m in candidates:
         if _has_motor_api(m):
             return m

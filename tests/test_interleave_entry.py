@@ -480,7 +480,9 @@ def test_kappa_phi_refused_without_a_kappa_goniometer(beamline, monkeypatch, moc
     node = q.add_task(sid, "interleaved_collection", task_parameters(beamline, task))
     model, entry = q.entry(node)
     monkeypatch.setattr(diffr, "get_motors", lambda: {k: v for k, v in all_motors.items() if k != "kappa"})
-    moves = mocker.spy(diffr, "set_value_motors")
+    import mxcubecore_interleave.queue_entries.interleaved_collection as entry_module
+
+    moves = mocker.spy(entry_module, "move_motors")  # motor by motor (goniometer.move_motors)
     with pytest.raises(Exception, match="no kappa motor"):
         entry.execute()
     assert model.record_path is None and moves.call_count == 0
@@ -488,8 +490,8 @@ def test_kappa_phi_refused_without_a_kappa_goniometer(beamline, monkeypatch, moc
     flat = dict(task, sweeps=[dict(s, kappa=0.0, phi=10.0 * i) for i, s in enumerate(task["sweeps"])])
     run = run_interleaved_collection(beamline, flat, timeout=120, sample_id="1:02")
     assert AcquisitionRecord.load(run.record_path).status == "completed"
-    assert all("kappa" not in c.args[0] for c in moves.call_args_list)
-    assert [c.args[0] for c in moves.call_args_list if "kappa_phi" in c.args[0]][-1] == {"kappa_phi": 10.0}
+    assert all("kappa" not in c.args[1] for c in moves.call_args_list)
+    assert [c.args[1] for c in moves.call_args_list if "kappa_phi" in c.args[1]][-1] == {"kappa_phi": 10.0}
 
 
 def test_directory_outside_the_session_refused(beamline, tmp_path):
