@@ -68,6 +68,7 @@ class SweepRecord(_Model):
     wedge_images: int | None = Field(None, ge=1)  # images per wedge as planned (None: older records)
     images_per_file: int | None = Field(None, ge=1)  # the split the plan assumed; the detector decides (wedge frames_per_file)
     lims_collection_id: int | None = None
+    lims_error: str | None = None  # why the LIMS refused this sweep's last store/update (None: in LIMS)
 
 
 class WedgeRecord(_Model):

@@ -103,7 +103,8 @@ def test_two_energy_inverse_beam(beamline, mocker):
     dcs = lims.collections_in_group(rec.lims_group_id)
     assert sorted(d["dataCollectionId"] for d in dcs) == sorted(s.lims_collection_id for s in rec.sweeps)
     for d in dcs:
-        assert d["updates"] == 1
+        assert d["updates"] == 3  # after each of the sweep's two wedges, and the finalize
+        assert d["dataCollection"]["numberOfImages"] == 6 and d["dataCollection"]["dataCollectionGroupId"] == rec.lims_group_id
         assert d["parameters"]["oscillation_sequence"][0]["number_of_images"] == 6
         assert d["parameters"]["status"] == "Data collection successful"
     # the interleaved series themselves were not stored as collections by mxcubecore's collect
@@ -117,12 +118,14 @@ def test_three_orientations(beamline, mocker):
     task = {"sweeps": [{"id": f"o{k}", "energy_keV": 12.7, "kappa": 30.0 * k, "phi": 45.0 * k, "num_images": 4,
                         "osc_range": 1.0, "exposure_time": 0.001} for k in range(3)],
             "wedge_size": 2, "prefix": "tri", "subdir": "orient", "write_masters_before": True}
-    moves = mocker.spy(beamline.diffractometer, "set_value_motors")
+    import mxcubecore_interleave.queue_entries.interleaved_collection as entry_module
+
+    moves = mocker.spy(entry_module, "move_motors")  # motor by motor (goniometer.move_motors)
     repack_spy = mocker.spy(beamline.get_object_by_role("master_file_repackager"), "write_sweep_masters")
     run = run_interleaved_collection(beamline, task, timeout=120)
     rec, n = check_files_match_record(run.record_path)
     assert rec.status == "completed" and n == 12
-    kp = [c.args[0] for c in moves.call_args_list if "kappa" in c.args[0]]
+    kp = [c.args[1] for c in moves.call_args_list if "kappa" in c.args[1]]
     order = [w.sweep for w in rec.wedges]
     assert order == ["o0", "o1", "o2", "o2", "o1", "o0"]  # serpentine: no move between rounds
     assert kp == [{"kappa": 0.0, "kappa_phi": 0.0}, {"kappa": 30.0, "kappa_phi": 45.0},
@@ -477,7 +480,9 @@ def test_kappa_phi_refused_without_a_kappa_goniometer(beamline, monkeypatch, moc
     node = q.add_task(sid, "interleaved_collection", task_parameters(beamline, task))
     model, entry = q.entry(node)
     monkeypatch.setattr(diffr, "get_motors", lambda: {k: v for k, v in all_motors.items() if k != "kappa"})
-    moves = mocker.spy(diffr, "set_value_motors")
+    import mxcubecore_interleave.queue_entries.interleaved_collection as entry_module
+
+    moves = mocker.spy(entry_module, "move_motors")  # motor by motor (goniometer.move_motors)
     with pytest.raises(Exception, match="no kappa motor"):
         entry.execute()
     assert model.record_path is None and moves.call_count == 0
@@ -485,8 +490,8 @@ def test_kappa_phi_refused_without_a_kappa_goniometer(beamline, monkeypatch, moc
     flat = dict(task, sweeps=[dict(s, kappa=0.0, phi=10.0 * i) for i, s in enumerate(task["sweeps"])])
     run = run_interleaved_collection(beamline, flat, timeout=120, sample_id="1:02")
     assert AcquisitionRecord.load(run.record_path).status == "completed"
-    assert all("kappa" not in c.args[0] for c in moves.call_args_list)
-    assert [c.args[0] for c in moves.call_args_list if "kappa_phi" in c.args[0]][-1] == {"kappa_phi": 10.0}
+    assert all("kappa" not in c.args[1] for c in moves.call_args_list)
+    assert [c.args[1] for c in moves.call_args_list if "kappa_phi" in c.args[1]][-1] == {"kappa_phi": 10.0}
 
 
 def test_directory_outside_the_session_refused(beamline, tmp_path):

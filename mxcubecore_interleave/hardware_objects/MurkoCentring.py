@@ -57,6 +57,10 @@ from mxcubecore_interleave.murko.client import (
     DEFAULT_TIMEOUT_PER_IMAGE_S,
     DEFAULT_TIMEOUT_S,
 )
+from mxcubecore_interleave.goniometer import (
+    MotorError, find_motor, motor_roles_from, move_motors, read_motors, wait_diffractometer_ready)
+from mxcubecore_interleave.hardware_objects.camera_access import RgbCamera
+from mxcubecore_interleave.murko.plausibility import usable_views
 from mxcubecore_interleave.paths import check_name
 
 __all__ = ["CentringRound", "MurkoCentring", "MurkoCentringResult", "Signs"]
@@ -229,6 +233,12 @@ class MurkoCentring(HardwareObject):
         verify_floor_mm: float = Field(0.005, ge=0)
         """The verifying round's correction must be below max(verify_ratio x the first's, this)."""
         omega_zero_deg: float = 0.0
+        motor_roles: dict[str, str] | str = Field(default_factory=dict)
+        """The diffractometer's motor role for each centring name (``omega``, ``phiy`` along the
+        axis, ``phiz`` across it, ``sampx``/``sampy`` the table), or ``md2``/``md3``
+        (goniometer.MD3_ROLES: alignmenty, alignmentz, centringx, centringy)."""
+        table_offset_deg: float = 0.0
+        """Angle from omega's zero to the centring table's sampx axis (goniometer.MotorRoles)."""
         motion_timeout_s: float = Field(60.0, gt=0)
         return_omega: bool = False
         """Turn omega back to where the centring started (costs a move)."""
@@ -236,10 +246,12 @@ class MurkoCentring(HardwareObject):
         hull_voxel_mm: float = Field(0.004, gt=0)
         output_subdir: str = "murko"
 
-        @field_validator("omega_angles_deg", "signs", mode="before")
+        @field_validator("omega_angles_deg", "signs", "motor_roles", mode="before")
         @classmethod
         def _from_xml_text(cls, value: Any) -> Any:
             """XML properties arrive as text ("[0, 90, 180, 270]"): read them as literals."""
+            if isinstance(value, str) and value.strip().isidentifier():
+                return value.strip()  # a preset name (motor_roles: md3)
             if isinstance(value, str):
                 import ast
 
@@ -272,6 +284,7 @@ class MurkoCentring(HardwareObject):
             if server is not None and "server_tip" not in given:
                 self.server_tip = server
             conventions_from(self)  # raises a ValueError naming a bad along/pixel rule
+            motor_roles_from(self)  # raises a ValueError naming a bad motor role
             if self.min_foreground_fraction >= self.max_foreground_fraction:
                 raise ValueError("min_foreground_fraction must be below max_foreground_fraction")
             return self
@@ -405,7 +418,7 @@ class MurkoCentring(HardwareObject):
         sample view emits its own signals there), then, with ``store_3d``, the 3D files are
         written off the hub and ``centringFilesStored`` follows; the returned result has them.
         """
-        settings = self._settings(overrides)
+        settings = self._active = self._settings(overrides)  # its motor roles read the positions
         if self._busy:
             raise CentringError("a Murko centring is already running; wait for it or abort it")
         self._busy = True
@@ -548,7 +561,7 @@ class MurkoCentring(HardwareObject):
                 self._move({"omega": offset + angle}, settings)
                 timings["motion"] += time.monotonic() - t0
                 t0 = time.monotonic()
-                omegas.append(float(self._diffractometer().omega.get_value()))
+                omegas.append(self._positions(("omega",))["omega"])
                 images.append(self._picture(settings))
                 # an RGB picture is encoded in a thread while omega turns to the next view, so
                 # the request does not wait for it (camera JPEGs need no encoding)
@@ -569,7 +582,7 @@ class MurkoCentring(HardwareObject):
             self._evidence.update(views=views, present=present, click_frac=np.array(
                 [v.click_frac if p else (np.nan, np.nan) for v, p in zip(views, present)], dtype=float))
             seen.append(sum(present))
-            if _usable(omegas, present):
+            if usable_views(omegas, present):
                 return self._fit_round(omegas, images, views, present, self._positions(), settings)
             user_log.warning(
                 "Murko found the sample in %d of %d views; turning omega by %g deg and trying again",
@@ -693,20 +706,22 @@ class MurkoCentring(HardwareObject):
             raise CentringError("the sample view has no camera; Murko needs the sample camera")
         if hasattr(camera, "get_image_array"):
             return camera
-        return _RgbCamera(camera)
+        return RgbCamera(camera)
 
-    def _positions(self) -> dict[str, float]:
-        return self._diffractometer().get_value_motors(["omega", *TRANSLATIONS])
+    def _positions(self, names: tuple[str, ...] = ("omega", *TRANSLATIONS)) -> dict[str, float]:
+        """Centring-name positions, each motor read by its configured role."""
+        roles = motor_roles_from(getattr(self, "_active", None) or self.config)
+        return roles.from_site(read_motors(self._diffractometer(), roles.site_roles(names)))
 
     def _move(self, target: dict[str, float], settings: Any = None) -> None:
-        timeout = (settings or self.config).motion_timeout_s
+        cfg = settings or self.config
+        timeout = cfg.motion_timeout_s
         diffractometer = self._diffractometer()
         try:
-            diffractometer.set_value_motors(target, timeout=timeout)
-        except (RuntimeError, gevent.Timeout) as exc:
+            move_motors(diffractometer, motor_roles_from(cfg).to_site(target), timeout)
+            wait_diffractometer_ready(diffractometer, timeout)
+        except (MotorError, RuntimeError, gevent.Timeout) as exc:
             raise CentringError(f"a centring motor did not reach {target} within {timeout:g} s: {exc}") from exc
-        if hasattr(diffractometer, "wait_ready"):
-            diffractometer.wait_ready(timeout)
 
     def _restore(self, start: dict[str, float], settings: Any = None) -> None:
         """Put every motor back where the centring found it (the failure must change nothing).
@@ -716,35 +731,15 @@ class MurkoCentring(HardwareObject):
         """
         try:
             diffractometer = self._diffractometer()
-            motors = diffractometer.get_motors()
-            for role in start:
-                motor = motors.get(role)
-                if motor is not None and not motor.is_ready() and hasattr(motor, "abort"):
+            for role in motor_roles_from(settings or self.config).site_roles(start):
+                motor = find_motor(diffractometer, role)
+                if not motor.is_ready() and hasattr(motor, "abort"):
                     motor.abort()
             now = self._positions()
             if any(abs(now[k] - start[k]) > 1e-9 for k in start):
-                diffractometer.set_value_motors(start, timeout=(settings or self.config).motion_timeout_s)
+                self._move(start, settings)
         except Exception:
             log.exception("Murko centring: could not put the motors back to %s", start)
-
-
-def _usable(omegas: list[float], present: list[bool]) -> bool:
-    """At least 3 views with the sample, at angles not all equal modulo 180 degrees."""
-    found = [o for o, p in zip(omegas, present) if p]
-    if len(found) < 3:
-        return False
-    return len({round(math.fmod(o, 180.0) % 180.0, 3) for o in found}) >= 2
-
-
-class _RgbCamera:
-    """Any mxcubecore camera with ``get_last_image() -> (rgb bytes, w, h)``, as arrays."""
-
-    def __init__(self, camera: Any) -> None:
-        self._camera = camera
-
-    def get_image_array(self) -> np.ndarray:
-        data, width, height = self._camera.get_last_image()
-        return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
 
 
 def murko_core() -> SimpleNamespace:

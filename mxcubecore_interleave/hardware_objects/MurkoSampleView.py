@@ -43,6 +43,7 @@ import gevent
 from mxcubecore import HardwareRepository as HWR
 from mxcubecore.HardwareObjects.SampleView import Point, SampleView
 
+from mxcubecore_interleave import goniometer
 from mxcubecore_interleave.hardware_objects.MurkoCentring import METHOD
 
 __all__ = ["MurkoSampleView"]
@@ -111,7 +112,7 @@ class MurkoSampleView(SampleView):
         def on_centred(result: Any) -> None:  # the motors are in place; the files come later
             self._murko_task_done()
             self.centring_status = result.status()
-            diffractometer.save_centring_positions()
+            goniometer.save_centring_positions(diffractometer)
             self.emit("centringSuccessful", (METHOD, self.get_centring_status()))
             self.current_centring_method = None
             self.current_centring_procedure = None
@@ -122,8 +123,8 @@ class MurkoSampleView(SampleView):
             if output_dir is None:
                 output_dir, default_prefix = self.sample_output()
                 prefix = prefix or default_prefix
-            diffractometer.wait_status_ready(60)
-            diffractometer.set_phase(diffractometer.get_phase_enum.CENTRE)
+            goniometer.wait_diffractometer_ready(diffractometer, 60)
+            goniometer.set_centring_phase(diffractometer)
             result = murko.centre(output_dir=output_dir, prefix=prefix, on_centred=on_centred, **overrides)
         except gevent.GreenletExit:
             if "point" not in centred:

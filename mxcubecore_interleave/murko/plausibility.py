@@ -132,3 +132,11 @@ def check_verification(first: dict[str, float], second: dict[str, float], limits
         _refuse("verification", f"the verifying round still wants {after * 1000:.1f} um after a first correction "
                 f"of {before * 1000:.1f} um (allowed {allowed * 1000:.1f} um): the first round's clicks were not "
                 "on the sample", "motors put back where they were")
+
+
+def usable_views(omegas: list[float], present: list[bool]) -> bool:
+    """At least 3 views with the sample, at angles not all equal modulo 180 degrees."""
+    found = [o for o, p in zip(omegas, present) if p]
+    if len(found) < 3:
+        return False
+    return len({round(float(np.fmod(o, 180.0)) % 180.0, 3) for o in found}) >= 2

@@ -22,9 +22,9 @@ from mxcubecore import HardwareRepository as HWR
 from mxcubecore_interleave.eiger.written import WrittenSeries, master_location, wait_written
 from mxcubecore_interleave.interleave import Sweep
 from mxcubecore_interleave.interleave.bookkeeping import WedgeJob
+from mxcubecore_interleave.lims_records import EXPERIMENT_TYPE
 
 log = logging.getLogger("HWR")
-EXPERIMENT_TYPE = "Collect - Multiwedge"
 SETTINGS_ROLE = "queue_entry_registrar"
 
 

@@ -86,7 +86,8 @@ from mxcubecore_interleave.queue_entries.collect_contract import (
     master_finder,
     wait_for_series,
 )
-from mxcubecore_interleave.queue_entries.interleave_lims import lims_dc, store_lims
+from mxcubecore_interleave.goniometer import has_motor, move_motors, read_motors
+from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, store_lims, update_sweep
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
 
@@ -257,15 +258,13 @@ def beamline_limits(bl: Any = None) -> BeamlineLimits:
     return BeamlineLimits(**kw)
 
 
+CENTRED_MOTORS = ("phiy", "phiz", "sampx", "sampy", "alignmenty", "alignmentz", "centringx", "centringy", "focus")
+"""The sample motors of a centred position (kappa/phi come with each sweep): MD2 and MD3 names."""
+
+
 def goniometer_motors(diffr: Any) -> set[str]:
     """Which of ``kappa`` and ``kappa_phi`` the diffractometer has (a motor object, not None)."""
-    if diffr is None:
-        return set()
-    try:
-        motors = dict(diffr.get_motors())  # AbstractDiffractometer: the motors it really has
-    except Exception:
-        motors = {name: getattr(diffr, name, None) for name in ("kappa", "kappa_phi")}
-    return {name for name in ("kappa", "kappa_phi") if motors.get(name) is not None}
+    return {name for name in ("kappa", "kappa_phi") if has_motor(diffr, name)}
 
 
 class InterleavedCollectionQueueModel(PluginTaskNode):
@@ -599,6 +598,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         assert self.keeper is not None
         self.keeper.finish(job, str(written.master), [str(p) for p in written.data_files], written.n_frames,
                            written.start_time, None, list(written.frames_per_file))
+        update_sweep(self.keeper, self.get_data_model(), job.sweep)
 
     def _open_record(self, p: Plan, directory: Path, run: int, resume: bool) -> RecordKeeper:
         path = directory / f"{record_prefix(p.task.prefix, run)}{RECORD_SUFFIX}"
@@ -625,10 +625,10 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         cpos = getattr(model.acquisitions[0].acquisition_parameters, "centred_position", None)
         if cpos is None:
             return
-        pos = {k: v for k, v in cpos.as_dict().items()
-               if v is not None and k in ("phiy", "phiz", "sampx", "sampy", "focus")}
+        diffr = HWR.beamline.diffractometer
+        pos = {k: v for k, v in cpos.as_dict().items() if v is not None and k in CENTRED_MOTORS and has_motor(diffr, k)}
         if pos:
-            HWR.beamline.diffractometer.set_value_motors(pos, timeout=120)
+            move_motors(diffr, pos, timeout=120)
 
     def _apply_settings(self, sweep: Sweep, applied: dict[str, Any]) -> None:
         """Energy, kappa/phi, transmission, resolution: only what differs from the last wedge
@@ -659,11 +659,11 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
             target = tuple(sweep.kappa if n == "kappa" else sweep.phi for n in names)
 
             def read_kp():
-                v = diffr.get_value_motors(names)
+                v = read_motors(diffr, names)
                 return tuple(v[n] for n in names)
 
             if differs("kappa_phi", target, read_kp, tol=1e-3):
-                diffr.set_value_motors(dict(zip(names, target)), timeout=timeout)
+                move_motors(diffr, dict(zip(names, target)), timeout=timeout)
                 applied["kappa_phi"] = target
         if differs("transmission", sweep.transmission, bl.transmission.get_value, tol=1e-6):
             bl.transmission.set_value(sweep.transmission, timeout=timeout)
@@ -725,18 +725,8 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         if any(n for n in collected.values()):
             self._sweep_masters("after")
         keeper.set_status(state)
-        lims = HWR.beamline.lims
-        status = {"completed": "Data collection successful", "stopped": "Data collection stopped",
-                  "aborted": "Data collection aborted"}.get(state, "Data collection failed")
-        if lims is not None and keeper.record.lims_group_id is not None:
-            for s in keeper.record.sweeps:
-                if s.lims_collection_id is None:
-                    continue
-                try:
-                    lims.update_data_collection(lims_dc(keeper, s, keeper.record.lims_group_id,
-                                                              n_done=collected[s.id], status=status))
-                except Exception as exc:
-                    log.warning("interleaved collection: LIMS update of sweep %s failed: %s", s.id, exc)
+        finalize_lims(keeper, model, state)
+        keeper.save()
         try:
             HWR.beamline.queue_manager.emit("queue_interleaved_finished", ())
         except Exception:

@@ -1,15 +1,16 @@
-"""A LIMS mockup that remembers what it was asked to store.
+"""A LIMS mockup that remembers what it stored, after ISPyB's own conversion.
 
 ``ISPyBClientMockup`` stores nothing and reports itself disconnected, so mxcubecore skips every
 DataCollection store and no DataCollectionGroup is ever visible. This one hands out ids,
-keeps each group and collection (with the collection's link to its group) and writes them to a
+runs each record through mxcubecore's ``ISPyBValueFactory`` exactly as ``ISPyBDataAdapter``
+does (a dict ISPyB could not convert fails here too), keeps each group and collection (the dict
+as ``parameters``, the converted web-service fields as ``dataCollection``) and writes them to a
 JSON file in the session's data directory, so tests and the demo can show what LIMS received.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import json
 import logging
 import os
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from mxcubecore import HardwareRepository as HWR
+from mxcubecore.HardwareObjects.abstract.ISPyBValueFactory import ISPyBValueFactory
 from mxcubecore.HardwareObjects.mockup.ISPyBClientMockup import ISPyBClientMockup
 
 from mxcubecore_interleave.atomic import atomic_write_json
+from mxcubecore_interleave.simulation.ispyb_stub import RecordingWsClient
 
 log = logging.getLogger("HWR")
 
@@ -37,8 +40,7 @@ class RecordingLims(ISPyBClientMockup):
         self.reset_records()
 
     def reset_records(self) -> None:
-        self._group_ids = itertools.count(1001)
-        self._collection_ids = itertools.count(5001)
+        self._ws = RecordingWsClient()
         self.groups: dict[int, dict] = {}
         self.collections: dict[int, dict] = {}
 
@@ -48,42 +50,52 @@ class RecordingLims(ISPyBClientMockup):
 
     def _store_data_collection_group(self, group_data_dict: dict) -> int:
         """Store, or update when the dict names a known group (as ISPyB's storeOrUpdate does)."""
-        known = group_data_dict.get("dataCollectionGroupId")
-        if known in self.groups:
-            self.groups[known].update(_jsonable(group_data_dict))
-            self._save()
-            return known
-        gid = next(self._group_ids)
-        self.groups[gid] = {"dataCollectionGroupId": gid, **_jsonable(group_data_dict)}
+        gid = self._ws.service.storeOrUpdateDataCollectionGroup(_jsonable(group_data_dict))
+        self.groups[gid] = dict(self._ws.service.groups[gid])
         self._save()
         return gid
 
     def store_data_collection_group(self, group_data_dict: dict) -> int:
         return self._store_data_collection_group(group_data_dict)
 
-    def store_data_collection(self, mx_collection: dict, bl_config: dict | None = None) -> tuple[int, int]:
-        cid = next(self._collection_ids)
-        params = _jsonable(copy.deepcopy(mx_collection))
+    def store_data_collection(self, mx_collection: dict, bl_config: Any = None) -> tuple[int, int]:
+        """As ISPyB: ``from_data_collect_parameters`` converts the dict (its errors reach the caller)."""
+        params = copy.deepcopy(mx_collection)
+        ws = ISPyBValueFactory().from_data_collect_parameters(self._ws, params)
+        cid = self._ws.service.storeOrUpdateDataCollection(ws)
         self.collections[cid] = {
             "dataCollectionId": cid,
-            "dataCollectionGroupId": params.get("group_id"),
-            "parameters": params,
+            "dataCollectionGroupId": ws.dataCollectionGroupId,
+            "parameters": _jsonable(params),
+            "dataCollection": _jsonable(self._ws.service.collections[cid]),
             "updates": 0,
         }
         self._save()
         return cid, 1
 
     def update_data_collection(self, mx_collection: dict, wait: bool = False) -> None:
+        """As ISPyB's ``_update_data_collection``: the group again from the collection
+        (``dcg_from_dc_params``), then the collection."""
         cid = mx_collection.get("collection_id")
         if cid not in self.collections:
             log.warning("LIMS mockup: update of unknown data collection %r ignored", cid)
             return
+        params = copy.deepcopy(mx_collection)
+        group = ISPyBValueFactory().dcg_from_dc_params(self._ws, params)
+        params["group_id"] = gid = self._ws.service.storeOrUpdateDataCollectionGroup(group)
+        self.groups[gid] = dict(self._ws.service.groups[gid])
+        ws = ISPyBValueFactory().from_data_collect_parameters(self._ws, params)
+        self._ws.service.storeOrUpdateDataCollection(ws)
         rec = self.collections[cid]
-        rec["parameters"].update(_jsonable(copy.deepcopy(mx_collection)))
-        if mx_collection.get("group_id") is not None:
-            rec["dataCollectionGroupId"] = mx_collection["group_id"]
+        rec["parameters"].update(_jsonable(params))
+        rec["dataCollection"] = _jsonable(self._ws.service.collections[cid])
+        rec["dataCollectionGroupId"] = ws.dataCollectionGroupId
         rec["updates"] += 1
         self._save()
+
+    def finalize_data_collection(self, mx_collection: dict) -> None:
+        """ISPyB's finalize is its update."""
+        self.update_data_collection(mx_collection)
 
     # -- what tests and the demo read ----------------------------------------------------------
     @property

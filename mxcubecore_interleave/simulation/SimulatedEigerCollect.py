@@ -23,6 +23,7 @@ import gevent
 from mxcubecore import HardwareRepository as HWR
 from mxcubecore.HardwareObjects.mockup.CollectMockup import CollectMockup
 
+from mxcubecore_interleave.goniometer import has_motor, read_motors, set_phase
 from mxcubecore_interleave.errors import DetectorError
 
 log = logging.getLogger("HWR")
@@ -56,7 +57,8 @@ class SimulatedEigerCollect(CollectMockup):
         detector = HWR.beamline.detector
         n = int(osc["number_of_images"])
         try:
-            motors = HWR.beamline.diffractometer.get_value_motors(["kappa", "kappa_phi"])
+            diffr = HWR.beamline.diffractometer
+            motors = read_motors(diffr, [r for r in ("kappa", "kappa_phi") if has_motor(diffr, r)])
             wavelength = params.get("wavelength") or HWR.beamline.energy.get_wavelength()
             sample = params.get("sample_reference")
             detector.prepare_acquisition(
@@ -72,8 +74,7 @@ class SimulatedEigerCollect(CollectMockup):
             raise DetectorError(f"cannot prepare the simulated Eiger: {exc}") from exc
 
         self.emit("collectStarted", (None, 1))
-        diffr = HWR.beamline.diffractometer
-        diffr.set_phase(diffr.get_phase_enum.COLLECT)
+        set_phase(HWR.beamline.diffractometer, "COLLECT")
         period = float(osc["exposure_time"]) + self.readout_overhead
         seen = 0
         try:

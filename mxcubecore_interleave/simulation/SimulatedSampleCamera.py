@@ -42,6 +42,7 @@ import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gevent
@@ -89,6 +90,9 @@ class SimulatedSampleCamera(HardwareObject):
         """Used only if the SampleView has none (it normally does: ``centring_motors``)."""
         stream_frame_rate: float = Field(10.0, gt=0, le=60)
         video_streamer: str = "video-streamer"
+        motor_roles: Any = None
+        """The diffractometer's role for each of omega, phiy, phiz, sampx, sampy (a mapping, or
+        ``md2``/``md3``; goniometer.MotorRoles); None: the same names."""
         orientation: str = "horizontal"
         """Where the sample tip points in the picture: horizontal (left), horizontal_flipped,
         vertical_up, vertical_down (the latter two: a vertical rotation axis)."""
@@ -172,7 +176,10 @@ class SimulatedSampleCamera(HardwareObject):
 
     def motor_positions(self) -> dict[str, float]:
         """Current omega, phiy, phiz, sampx, sampy from the diffractometer."""
-        positions = HWR.beamline.diffractometer.get_value_motors(list(ROLES))
+        from mxcubecore_interleave.goniometer import motor_roles_from, read_motors
+
+        roles = motor_roles_from(SimpleNamespace(motor_roles=parse_config_value(self.config.motor_roles)))
+        positions = roles.from_site(read_motors(HWR.beamline.diffractometer, roles.site_roles(ROLES)))
         missing = [role for role in ROLES if positions.get(role) is None]
         if missing:
             raise RuntimeError(f"the diffractometer has no position for {missing}")
