@@ -737,7 +737,8 @@ class MurkoCentring(HardwareObject):
                     motor.abort()
             now = self._positions()
             if any(abs(now[k] - start[k]) > 1e-9 for k in start):
-                self._move(start, settings)
+                cfg = settings or self.config
+                move_motors(diffractometer, motor_roles_from(cfg).to_site(start), cfg.motion_timeout_s)
         except Exception:
             log.exception("Murko centring: could not put the motors back to %s", start)
 
