@@ -37,7 +37,6 @@ Example YAML (``configuration/murko.yaml``)::
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime

@@ -36,7 +36,6 @@ import contextlib
 
 import json
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -64,7 +63,6 @@ from mxcubecore_interleave.errors import (
     InterleaveError,
     OverwriteRefusedError,
     RecordError,
-    UnsafePathError,
 )
 from mxcubecore_interleave.interleave import (
     TASK_SCHEMA_VERSION,
@@ -77,7 +75,6 @@ from mxcubecore_interleave.interleave import (
 )
 from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, WedgeJob, differences, record_prefix
 from mxcubecore_interleave.interleave.task import explain
-from mxcubecore_interleave.paths import inside
 from mxcubecore_interleave.queue_entries.collect_contract import (
     EXPERIMENT_TYPE,
     CollectSettings,
@@ -87,6 +84,7 @@ from mxcubecore_interleave.queue_entries.collect_contract import (
     wait_for_series,
 )
 from mxcubecore_interleave.goniometer import has_motor, move_motors, read_motors
+from mxcubecore_interleave.queue_entries.collection_directory import choose_run, data_directory, run_of
 from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, store_lims, update_sweep
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
@@ -472,7 +470,6 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                     bl.collect.collect("mxcube", [params])
                 finally:
                     self._collecting = False
-                t2 = time.perf_counter()
                 try:  # what was written is learned from disk, once the filewriter has closed it
                     written = self._wait_for_series(keeper, job, lambda: self._abort or bool(collect_slot.message))
                 except DetectorError as exc:
@@ -530,7 +527,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         """
         model = self.get_data_model()
         own = Path(model.record_path) if model.record_path else None
-        own_run = _run_of(own, prefix) if own is not None and own.parent == directory else None
+        own_run = run_of(own, prefix) if own is not None and own.parent == directory else None
         if own_run is not None and own.is_file():
             rec = AcquisitionRecord.load(own)
             if rec.status == "completed" and self._masters_to_repair(rec, directory, own_run):
@@ -763,50 +760,6 @@ class _FailureSlot:
     def failed(self, *args) -> None:
         if len(args) >= 3 and isinstance(args[2], str):
             self.message = args[2]
-
-
-def data_directory(directory: str, session: Any) -> Path:
-    """The collection's directory, refused unless it is inside the session's data directory."""
-    if not directory:
-        raise UnsafePathError("the collection has no data directory")
-    base = session.get_base_image_directory() if session is not None else None
-    if base:
-        try:
-            inside(base, directory)
-        except UnsafePathError:
-            raise UnsafePathError(
-                f"the data directory {directory} is outside the session's data directory {base}; "
-                "choose a sub-directory of the session") from None
-    return Path(directory)
-
-
-def _run_of(path: Path, prefix: str) -> int | None:
-    m = re.match(rf"^{re.escape(prefix)}_(\d+){re.escape(RECORD_SUFFIX)}$", path.name)
-    return int(m.group(1)) if m else None
-
-
-def choose_run(directory: Path, prefix: str) -> tuple[int, bool]:
-    """(run, unfinished): the latest run of ``prefix`` if its record is unfinished, else a new run.
-
-    Whether an unfinished run is resumed depends on the task (``_choose_run``): the same
-    settings resume it, other settings get the next run number.
-    """
-    runs = []
-    if directory.is_dir():
-        for p in directory.iterdir():
-            r = _run_of(p, prefix)
-            if r is not None:
-                runs.append(r)
-    if not runs:
-        return 1, False
-    last = max(runs)
-    try:
-        rec = AcquisitionRecord.load(directory / f"{prefix}_{last}{RECORD_SUFFIX}")
-    except InterleaveError:
-        return last + 1, False
-    if rec.status != "completed":
-        return last, True
-    return last + 1, False
 
 
 def stop_after_current_wedge(queue_manager: Any = None) -> bool:
