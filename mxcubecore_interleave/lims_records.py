@@ -86,6 +86,16 @@ def centring_position_text(position: dict[str, float]) -> str:
     return " ".join(f"{k}={float(v):.4f}" for k, v in sorted(position.items()) if v is not None)
 
 
+def _put_sample_location(record: dict[str, Any], sample: SampleInfo) -> None:
+    """Where the sample sits (container barcode and slots): the group and each collection carry it."""
+    if sample.container_barcode:
+        record["actualContainerBarcode"] = sample.container_barcode
+    if sample.container_slot is not None:
+        record["actualContainerSlotInSC"] = sample.container_slot
+    if sample.sample_slot is not None:
+        record["actualSampleSlotInContainer"] = sample.sample_slot
+
+
 def group_record(session_id: Any, sample: SampleInfo, group_id: int | None, start_time: str,
                  comments: str) -> dict:
     """The group as ``storeOrUpdateDataCollectionGroup`` takes it (the dataCollectionGroupWS3VO
@@ -94,12 +104,7 @@ def group_record(session_id: Any, sample: SampleInfo, group_id: int | None, star
                              "startTime": start_time, "comments": comments}
     if sample.bl_sample_id is not None:
         group["blSampleId"] = sample.bl_sample_id
-    if sample.container_barcode:
-        group["actualContainerBarcode"] = sample.container_barcode
-    if sample.container_slot is not None:
-        group["actualContainerSlotInSC"] = sample.container_slot
-    if sample.sample_slot is not None:
-        group["actualSampleSlotInContainer"] = sample.sample_slot
+    _put_sample_location(group, sample)
     if group_id is not None:
         group["dataCollectionGroupId"] = group_id
     return group
@@ -129,12 +134,7 @@ def collection_record(*, sweep: SweepValues, session_id: Any, group_id: int | No
     }
     if res is not None:
         dc["resolution"] = float(res)
-    if sample.container_barcode:
-        dc["actualContainerBarcode"] = sample.container_barcode
-    if sample.container_slot is not None:
-        dc["actualContainerSlotInSC"] = sample.container_slot
-    if sample.sample_slot is not None:
-        dc["actualSampleSlotInContainer"] = sample.sample_slot
+    _put_sample_location(dc, sample)
     _put_readings(dc, readings)
     if collection_id is not None:
         dc["collection_id"] = collection_id

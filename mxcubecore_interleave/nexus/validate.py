@@ -10,7 +10,7 @@ import contextlib
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import h5py
 import hdf5plugin  # noqa: F401
@@ -334,6 +334,14 @@ class _FrameCheck:
         if self.failure is None:
             self.failure = message
 
+    def _unreadable(self, k: int, w: Any, path: Path, idx: int, why: object) -> str:
+        return (f"{self.shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
+                f"or from {path.name} (frame {idx + 1}): {why}")
+
+    def _differs(self, k: int, w: Any, path: Path, idx: int) -> str:
+        return (f"{self.shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
+                f"from frame {idx + 1} of {path.name}")
+
     def check_block(self, via: _Stack, start: int, n: int) -> None:
         """Layout L: the wanted frames that fall into the block [start, start+n) of ``via``."""
         lo, hi = bisect.bisect_left(self.keys, start), bisect.bisect_left(self.keys, start + n)
@@ -344,12 +352,10 @@ class _FrameCheck:
             try:
                 same = same_frame(via, k - start, self.direct.get(path, seg.file.dataset), idx)
             except (KeyError, OSError, IndexError, ValueError) as exc:
-                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
-                          f"or from {path.name} (frame {idx + 1}): {exc}")
+                self.fail(self._unreadable(k, w, path, idx, exc))
                 continue
             if not same:
-                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
-                          f"from frame {idx + 1} of {path.name}")
+                self.fail(self._differs(k, w, path, idx))
         if self.direct.run is None:
             self.direct.close()  # outside a run: no more files open at once than one block needs
 
@@ -364,14 +370,12 @@ class _FrameCheck:
         for k, seg, idx, w in self.wanted:
             n = lengths.get((os.fspath(seg.file.path), seg.file.dataset))
             if n is not None and idx >= n:
-                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
-                          f"or from {seg.file.path.name} (frame {idx + 1}): frame {idx + 1} of {n}")
+                self.fail(self._unreadable(k, w, seg.file.path, idx, f"frame {idx + 1} of {n}"))
                 return
             i = bisect.bisect_right(starts, k) - 1
             got = None if i < 0 or k >= runs[i][0] + runs[i][1] else (runs[i][2], runs[i][3], runs[i][4] + k - runs[i][0])
             if got != (os.fspath(seg.file.path), seg.file.dataset, idx):
-                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
-                          f"from frame {idx + 1} of {seg.file.path.name}")
+                self.fail(self._differs(k, w, seg.file.path, idx))
                 return
         expected = _runs([(s.file, s.start, s.count) for s in sweep.segments()])
         if _merge(runs) != expected:
@@ -405,12 +409,10 @@ class _FrameCheck:
                 else:
                     same = True
             except (KeyError, OSError, IndexError, ValueError) as exc:
-                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) cannot be read through the sweep master "
-                          f"or from {seg.file.path.name} (frame {idx + 1}): {exc}")
+                self.fail(self._unreadable(k, w, seg.file.path, idx, exc))
                 return
             if not same:
-                self.fail(f"{self.shown}: frame {k + 1} ({w.label}) read through the sweep master differs "
-                          f"from frame {idx + 1} of {seg.file.path.name}")
+                self.fail(self._differs(k, w, seg.file.path, idx))
                 return
 
 
