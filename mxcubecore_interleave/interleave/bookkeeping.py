@@ -429,12 +429,14 @@ class RecordKeeper:
         self._rebuild_data_files()
 
     def _wedge_files(self, w: WedgeRecord) -> list[DataFileRecord]:
-        collected = w.status in ("complete", "partial")
-        n_total = w.n_collected if collected else w.n
-        if collected and w.frames_per_file is not None:  # the split the detector wrote
+        """The record's ``data_files`` of one wedge: only files on disk (a planned wedge names
+        its future files in its own ``data_files``, not in the record's list)."""
+        if not w.collected:
+            return []
+        if w.frames_per_file is not None:  # the split the detector wrote
             counts = list(w.frames_per_file)
         else:
-            counts = split_counts(n_total, self.images_per_file[w.sweep]) if n_total else []
+            counts = split_counts(w.n_collected, self.images_per_file[w.sweep])
         files, g = [], w.first_global
         for name, c in zip(w.data_files, counts):
             files.append(DataFileRecord.model_construct(file=name, first_global=g, n=c))
@@ -442,13 +444,16 @@ class RecordKeeper:
         return files
 
     def _rebuild_data_files(self, only: int | None = None) -> None:
-        """``data_files`` from the wedges (``only``: just that wedge changed, numbers did not)."""
+        """``data_files`` and ``source_masters`` from the wedges (``only``: just that wedge
+        changed, numbers did not). Both list what is on disk, the collected wedges' files in
+        acquisition order, so they agree after any stop."""
         ws = self.record.wedges
         if only is None or len(self._files) != len(ws):
             self._files = [self._wedge_files(w) for w in ws]
         else:
             self._files[only] = self._wedge_files(ws[only])
         self.record.data_files = list(itertools.chain.from_iterable(self._files))
+        self.record.source_masters = [w.source_master for w in ws if w.collected and w.source_master]
 
 
 def _index_of(items: list, item: object) -> int:

@@ -167,7 +167,7 @@ def _fill_record(rec: AcquisitionRecord, collection: Collection, targets, base: 
         s.master = rel(target, base)
         s.layout = layout  # type: ignore[assignment]
     _merge_data_files(rec, collection, base)
-    if collection.stage == "after" and not rec.source_masters:
+    if collection.stage == "after":  # what is on disk now (after a resume: more than last time)
         rec.source_masters = [rel(w.source_master, base) for w in collection.wedges if w.source_master]
 
 
@@ -182,13 +182,10 @@ def _merge_data_files(rec: AcquisitionRecord, collection: Collection, base: Path
             fresh[name] = DataFileRecord(file=name, dataset=seg.file.dataset, first_global=g,
                                          n=seg.file.n if collection.stage == "before" else seg.count)
             g += seg.count
-    stale: set[str] = set()
-    if collection.stage == "after":
-        orders = {w.order for w in collection.wedges}
-        for w in rec.wedges:
-            if w.order in orders:
-                stale |= {d for d in w.data_files if d not in fresh}
-    kept = [d for d in rec.data_files if d.file not in fresh and d.file not in stale]
+    if collection.stage == "after":  # only the files the collected wedges hold (15-1)
+        kept = []
+    else:
+        kept = [d for d in rec.data_files if d.file not in fresh]
     rec.data_files = sorted(kept + list(fresh.values()), key=lambda d: (d.first_global, d.file))
 
 
