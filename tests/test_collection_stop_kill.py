@@ -208,7 +208,9 @@ def run_random_stops(beamline, seed: int) -> None:
             problems = no_frame_twice(path) + consistent(path, validate=False)
             assert not problems, (seed, kind, problems)
             before = detector_files(path.parent)
-        assert q.execute(timeout=180) and entry.wait_idle(60)
+        rec = AcquisitionRecord.load(model.record_path)
+        if rec.status != "completed":  # (a stop that came after the last wedge ended it already)
+            assert q.execute(timeout=180) and entry.wait_idle(60)
         path = Path(model.record_path)
         lost = every_frame_once(path, planned)
         FIGURES["stops:frames lost or twice"] += len(lost)
@@ -222,6 +224,35 @@ def run_random_stops(beamline, seed: int) -> None:
         FIGURES["stops:runs"] += 1
     finally:
         qm.disconnect("queue_interleaved_finished", at_finished.finished)
+
+
+@pytest.mark.beamline
+def test_a_stop_during_the_after_masters_leaves_them_whole(beamline):
+    """Found by the soak (seed 103): the queue's stop, landing while the after-masters were
+    written, killed that write; the entry went idle with a sweep master holding 3 of the 6
+    frames the record gave its sweep. Now the settling step runs to its end first."""
+    q, node = add_interleaved_collection(beamline, task(1))
+    model, entry = q.entry(node)
+    repackager = beamline.get_object_by_role("master_file_repackager")
+    real = repackager.write_sweep_masters
+    stops = []
+
+    def write_then_stopped(record_path, stage, *a, **kw):
+        if stage == "after" and not stops:
+            stops.append(gevent.spawn(q.stop))
+            gevent.sleep(0.05)  # the kill lands here, in the middle of the write
+        return real(record_path, stage, *a, **kw)
+
+    repackager.write_sweep_masters = write_then_stopped
+    try:
+        q.execute(wait=False)
+        assert q.wait(timeout=120) and entry.wait_idle(60)
+    finally:
+        repackager.write_sweep_masters = real
+    assert stops
+    path = Path(model.record_path)
+    assert AcquisitionRecord.load(path).status == "completed"
+    assert not consistent(path), consistent(path)
 
 
 @pytest.mark.beamline

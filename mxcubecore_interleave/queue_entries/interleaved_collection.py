@@ -87,6 +87,7 @@ from mxcubecore_interleave.goniometer import has_motor, move_motors, read_motors
 from mxcubecore_interleave.queue_entries.collection_directory import choose_run, data_directory, run_of
 from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, store_lims, update_sweep
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
+from mxcubecore_interleave.queue_entries.uninterruptible import uninterruptible
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
 
 __all__ = [
@@ -681,6 +682,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         fallback = self.keeper.master_path(job).name if self.keeper is not None else ""
         return collect_parameters(self.get_data_model(), job, sweep, directory, fallback)
 
+    @uninterruptible
     def _settle_killed_wedge(self, job: WedgeJob) -> None:
         """The entry was killed mid-wedge: wait for the detector to close the series, then record
         what is on disk."""
@@ -709,6 +711,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         if view is not None:
             view.setText(1, f"wedge {idx + 1} of {n}, image {done} of {total}")
 
+    @uninterruptible  # a stop during the after-masters must not leave one stale
     def _finish(self, state: str, model) -> None:
         """Final record status, LIMS updates with the frames collected, sweep masters."""
         keeper = self.keeper
