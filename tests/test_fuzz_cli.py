@@ -96,6 +96,8 @@ def _one_line(text: str) -> bool:
 def test_model_plans_or_refuses_in_one_line(drawn):
     valid, data = drawn
     FIGURES["model:tried"] += 1
+    FIGURES["model drawn:tried"] += 1
+    FIGURES["model drawn:inside the limits" if valid else "model drawn:hostile"] += 1
     try:
         task = parse_task(data)
     except PlanError as exc:
