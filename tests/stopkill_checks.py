@@ -31,8 +31,12 @@ def detector_files(directory: Path) -> dict[Path, tuple[str, int]]:
 
 def changed(before: dict[Path, tuple[str, int]]) -> list[str]:
     """Files of ``before`` that are gone or differ now (empty: every earlier file untouched)."""
+    from mxcubecore_interleave.interleave.bookkeeping import INTERRUPTED_DIR
+
     out = []
     for p, (digest, mtime) in before.items():
+        if (p.parent / INTERRUPTED_DIR / p.name).is_file():
+            p = p.parent / INTERRUPTED_DIR / p.name  # set aside by a resume: must be unchanged
         if not p.exists():
             out.append(f"{p.name} removed")
         elif p.stat().st_mtime_ns != mtime or hashlib.sha256(p.read_bytes()).hexdigest() != digest:
@@ -54,10 +58,14 @@ def master_tags(path: Path) -> list[int]:
                 for fr in data[k][()]]
 
 
-def frames_on_disk(directory: Path, rec: AcquisitionRecord) -> tuple[Counter, Counter, list[str]]:
+def frames_on_disk(directory: Path, rec: AcquisitionRecord, *, in_flight: bool = False
+                   ) -> tuple[Counter, Counter, list[str]]:
     """(frames per sweep, times each global number occurs, stray files) over every data file on
-    disk; a file is a sweep's if the record names it in one of the sweep's wedges."""
-    sweep_of = {f: w.sweep for w in rec.wedges if w.collected for f in w.data_files}
+    disk; a file is a sweep's if the record names it in one of the sweep's wedges (collected
+    ones; with ``in_flight``, right after a kill, also the wedge being collected, whose files the
+    record learns on resume)."""
+    sweep_of = {f: w.sweep for w in rec.wedges if w.collected or (in_flight and w.status in ("running", "planned"))
+                for f in w.data_files}
     per_sweep: Counter = Counter()
     seen: Counter = Counter()
     stray = []

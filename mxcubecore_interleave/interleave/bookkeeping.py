@@ -139,6 +139,7 @@ class RecordKeeper:
         self.images_per_file = images_per_file  # per sweep
         self.writer = RecordWriter()
         self.saves = 0  # atomic writes of the record (tests, benchmarks)
+        self.set_aside: list[Path] = []  # data files without a master moved to INTERRUPTED_DIR on resume
         self._files: list[list[DataFileRecord]] = []  # data files of each wedge, in list order
         # wedges changed since the last save (None: unknown, the writer compares them all)
         self._changed: list[WedgeRecord] | None = None
@@ -370,8 +371,14 @@ class RecordKeeper:
         job = self.job(w)
         master = self.master_path(job)
         if not master.exists():
+            # killed after data files but before their master: no master describes those
+            # frames, so the wedge is collected again under a fresh name; the files are kept,
+            # unchanged, in INTERRUPTED_DIR (not beside the run's data, where they would hold
+            # its frames twice)
+            files = _series_files_on_disk(master)
             w.status = "planned"
-            self._rename_planned(w)
+            self._rename_planned(w)  # first: a fresh series name while the files are still there
+            self.set_aside += _set_aside(files, self.base / INTERRUPTED_DIR)
             return
         try:
             written = read_written(master, complete=False)
@@ -454,6 +461,22 @@ class RecordKeeper:
             self._files[only] = self._wedge_files(ws[only])
         self.record.data_files = list(itertools.chain.from_iterable(self._files))
         self.record.source_masters = [w.source_master for w in ws if w.collected and w.source_master]
+
+
+INTERRUPTED_DIR = "interrupted"
+"""Where a resume keeps the data files of a series killed before its master was written."""
+
+
+def _set_aside(files: list[Path], target: Path) -> list[Path]:
+    """Move ``files`` (contents and times unchanged) into ``target``; never replaces a file."""
+    out = []
+    for p in files:
+        target.mkdir(exist_ok=True)
+        dest = target / p.name
+        os.link(p, dest)  # fails instead of replacing; the same file system, no copy
+        os.unlink(p)
+        out.append(dest)
+    return out
 
 
 def _index_of(items: list, item: object) -> int:

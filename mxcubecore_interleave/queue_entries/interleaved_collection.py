@@ -604,6 +604,10 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         if resume:
             keeper = RecordKeeper.resume(path, p, run, master_of=master_of)
             keeper.save()
+            if keeper.set_aside:
+                user_log.warning("Interleaved collection %s: %s had no detector master (the process was killed); "
+                                 "kept in %s, collected again", p.task.prefix,
+                                 ", ".join(f.name for f in keeper.set_aside), keeper.set_aside[0].parent)
             return keeper
         keeper = RecordKeeper.create(p, directory, run, master_of=master_of)
         clash = keeper.clashes()
