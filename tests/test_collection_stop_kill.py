@@ -116,6 +116,32 @@ def test_record_lists_agree_after_a_stop(tmp_path):
     assert not lists_agree(rec, tmp_path)
 
 
+def test_resume_sets_aside_data_files_without_a_master(tmp_path):
+    """Found by the kill -9 soak (seeds 200, 201): a kill after a wedge's data file was linked but
+    before its master left the file beside the run's data; the resume collected the wedge again
+    under a fresh name, so the directory held those frames twice. Now the resume moves the file,
+    unchanged, into interrupted/ and collects the wedge again."""
+    import hashlib
+
+    from mxcubecore_interleave.interleave.bookkeeping import INTERRUPTED_DIR, RecordKeeper
+
+    t = {"sweeps": [{"id": "A", "energy_keV": 12.7, "num_images": 4, "osc_range": 0.5}],
+         "wedge_size": 2, "prefix": "x"}
+    p = plan(parse_task(t))
+    k = RecordKeeper.create(p, tmp_path, 1)
+    job = k.pending()[0]
+    k.begin(job)  # saved: the record says running; the process dies before the master
+    orphan = tmp_path / "x_A_w001_1_data_000001.h5"
+    orphan.write_bytes(b"frames")
+    stat, digest = orphan.stat(), hashlib.sha256(orphan.read_bytes()).hexdigest()
+    k2 = RecordKeeper.resume(k.path, p, 1)
+    kept = tmp_path / INTERRUPTED_DIR / orphan.name
+    assert k2.set_aside == [kept] and not orphan.exists()
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == digest and kept.stat().st_mtime_ns == stat.st_mtime_ns
+    nxt = k2.pending()[0]
+    assert (nxt.sweep, nxt.first_frame, nxt.n, nxt.wedge_part) == ("A", 1, 2, "A_w001b")
+
+
 # -- in-process: the queue's stops at random points ------------------------------------------------
 class _StopAtImage:
     def __init__(self, action, image: int) -> None:
