@@ -20,9 +20,9 @@ test: bootstrap
 # the long fault and fuzz loops (docs/reliability.md): many kill -9s, stops and hypothesis examples
 # (stops and kills of the collection: tests/test_collection_stop_kill.py, ~15 min)
 soak: bootstrap
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "soak or not soak" -s $(PYTEST_ARGS) tests/test_repackage_faults.py
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "soak or not soak" -s $(PYTEST_ARGS) tests/test_collection_stop_kill.py
-	QT_QPA_PLATFORM=offscreen HYPOTHESIS_PROFILE=soak $(PY) -m pytest -s $(PYTEST_ARGS) tests/test_fuzz_cli.py
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "soak or not soak" -s --timeout=3600 $(PYTEST_ARGS) tests/test_repackage_faults.py
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "soak or not soak" -s --timeout=3600 $(PYTEST_ARGS) tests/test_collection_stop_kill.py
+	QT_QPA_PLATFORM=offscreen HYPOTHESIS_PROFILE=soak $(PY) -m pytest -s --timeout=3600 $(PYTEST_ARGS) tests/test_fuzz_cli.py
 
 # the suite against the lowest mxcubecore pyproject.toml declares, in a second venv (.venv-compat)
 test-compat: bootstrap
