@@ -1,7 +1,8 @@
 """Hypothesis over the task model and the CLI (issue 12, item 5): every input is either valid and
 planned, or refused with one line (PlanError / exit 1), never a traceback of another type.
 
-``make test`` runs a bounded sample; ``make soak`` (HYPOTHESIS_PROFILE=soak) runs many more.
+``make test`` runs a bounded sample; ``make soak`` (HYPOTHESIS_PROFILE=soak) runs many more
+(3000 examples per test; FUZZ_SOAK_EXAMPLES=N sets another number).
 ``FIGURES`` is printed by the last test for docs/reliability.md."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mxcubecore_interleave.interleave import parse_task, plan
 
 settings.register_profile("bounded", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-settings.register_profile("soak", max_examples=3000, deadline=None,
+settings.register_profile("soak", max_examples=int(os.environ.get("FUZZ_SOAK_EXAMPLES", "3000")), deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "bounded")
 FIGURES: Counter = Counter()
