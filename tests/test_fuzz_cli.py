@@ -75,7 +75,8 @@ def valid_tasks(draw):
         sweeps.append(s)
     task = {"sweeps": sweeps, "wedge_size": wedge,
             "strategy": draw(st.sampled_from(["round_robin", "min_motion", "inverse_adjacent"])),
-            "prefix": draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,30}", fullmatch=True)),
+            "prefix": draw(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,30}", fullmatch=True)
+                          .filter(lambda v: ".." not in v)),
             "subdir": draw(st.from_regex(r"([a-z0-9][a-z0-9_]{0,11}(/[a-z0-9][a-z0-9_]{0,11}){0,3})?", fullmatch=True))}
     if draw(st.booleans()):
         task["images_per_file"] = draw(st.sampled_from([d for d in range(1, wedge + 1) if wedge % d == 0]))
