@@ -294,3 +294,33 @@ def test_minikappa_correction_from_configuration(kappa_beamline, mocker):
     assert got["phiz"] == pytest.approx(start["phiz"], abs=1e-6)  # not a corrected motor
     back = rec.orientation_changes[1].positions
     assert all(back[r] == pytest.approx(start[r], abs=1e-4) for r in TRANSLATIONS)
+
+
+@pytest.mark.parametrize(("phi", "message"), [
+    ({"direction": "[0, 0, -2]", "position": "[0, 0, 0]"}, "not a unit vector"),
+    ({"direction": "__import__('os')", "position": "[0, 0, 0]"}, "give three numbers"),
+    ({"direction": [0, 0, 1, 0], "position": [0, 0, 0]}, "three finite numbers"),
+    ({"position": [0, 0, 0]}, "needs a direction and a position"),
+])
+def test_minikappa_correction_refuses_bad_axes(mocker, phi, message):
+    from types import SimpleNamespace
+
+    from mxcubecore_interleave.hardware_objects.MiniKappaCorrection import MiniKappaCorrection
+
+    kappa = {"direction": [0.0, 0.40673664, -0.91354546], "position": [0.12, -0.35, 0.8]}
+    config = SimpleNamespace(kappa=kappa, phi={"direction": [0, 0, -1], "position": [0, 0, 0]})
+    mocker.patch.object(MiniKappaCorrection, "config", new_callable=PropertyMock, return_value=config)
+    ok = MiniKappaCorrection("mk")
+    ok.init()  # YAML-style configuration: mxcubecore's own init, then its shift
+    assert ok.shift(0, 0, [0.1, 0.2, 0.3], 0, 0) == pytest.approx([0.1, 0.2, 0.3])
+    config.phi = phi
+    with pytest.raises(ValueError, match=message):
+        MiniKappaCorrection("mk").init()
+
+
+def test_sample_reference_has_every_key_to_collect_dict_gives():
+    from mxcubecore_interleave.lims_records import SampleInfo
+
+    # ICATLIMS reads sample_reference["acronym"] unguarded: a sample without one must still carry it
+    assert SampleInfo(name="s1").reference() == {"sample_name": "s1", "blSampleId": None, "acronym": "",
+                                                 "spacegroup": ""}
