@@ -54,13 +54,10 @@ class SampleInfo:
     sample_slot: int | None = None  # actualSampleSlotInContainer
 
     def reference(self) -> dict:
-        """The ``sample_reference`` dict ``to_collect_dict`` gives."""
-        ref: dict[str, Any] = {"sample_name": self.name, "blSampleId": self.bl_sample_id}
-        if self.acronym:
-            ref["acronym"] = self.acronym
-        if self.spacegroup:
-            ref["spacegroup"] = self.spacegroup
-        return ref
+        """The ``sample_reference`` dict ``to_collect_dict`` gives: every key, even empty
+        (ICATLIMS reads ``["acronym"]`` unguarded)."""
+        return {"sample_name": self.name, "blSampleId": self.bl_sample_id, "acronym": self.acronym,
+                "spacegroup": self.spacegroup}
 
 
 @dataclass(frozen=True)

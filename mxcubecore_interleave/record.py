@@ -95,6 +95,23 @@ class WedgeRecord(_Model):
         return self.status in ("complete", "partial") and self.n_collected > 0
 
 
+class OrientationChangeRecord(_Model):
+    """What was done when a wedge started at another kappa/phi (interleave/orientation.py)."""
+
+    wedge: str  # the wedge part (``<sweep>_w<NNN>``) of the first wedge at the new orientation
+    sweep: str
+    kappa_from: float
+    phi_from: float
+    kappa: float
+    phi: float
+    method: Literal["murko", "auto", "correction", "stored", "none"]
+    status: Literal["done", "failed"] = "done"
+    positions: dict[str, float] = Field(default_factory=dict)  # the motors once done (site roles)
+    files: dict[str, str] = Field(default_factory=dict)  # a Murko centring's 3D files
+    error: str | None = None
+    time: str = Field(default_factory=now_iso)
+
+
 class AcquisitionRecord(_Model):
     schema_: Literal["mxcube-interleaved/1"] = Field(SCHEMA, alias="schema")
     acquisition_id: str
@@ -104,6 +121,8 @@ class AcquisitionRecord(_Model):
     updated: str = Field(default_factory=now_iso)
     lims_group_id: int | None = None
     source_masters: list[str] = Field(default_factory=list)
+    orientation_change: Literal["recentre", "correct", "none"] | None = None  # the task's choice (None: older)
+    orientation_changes: list[OrientationChangeRecord] = Field(default_factory=list)  # every run, in order
     data_files: list[DataFileRecord] = Field(default_factory=list)
     sweeps: list[SweepRecord]
     wedges: list[WedgeRecord] = Field(default_factory=list)

@@ -50,6 +50,11 @@ def load_beamline(config_dir: str | os.PathLike[str] = DEFAULT_CONFIG_DIR, *, da
     if not wait_until(lambda: all(m.get_state() == m.STATES.READY for m in motors), timeout=20.0):
         busy = [m.name() for m in motors if m.get_state() != m.STATES.READY]
         raise TimeoutError(f"the mockup beamline's motors did not settle within 20 s: {', '.join(busy)}")
+    # ... and kappa/phi at home, where a mounted sample is centred: a random start orientation
+    # would make every collection's first wedge a kappa/phi change (a re-centring)
+    home = [m for role, m in getattr(bl.diffractometer, "motors_hwobj_dict", {}).items() if role in ("kappa", "kappa_phi")]
+    for m in home:
+        m.set_value(0.0, timeout=20)
     return bl
 
 

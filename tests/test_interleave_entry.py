@@ -117,8 +117,11 @@ def test_two_energy_inverse_beam(beamline, mocker):
 def test_three_orientations(beamline, mocker):
     task = {"sweeps": [{"id": f"o{k}", "energy_keV": 12.7, "kappa": 30.0 * k, "phi": 45.0 * k, "num_images": 4,
                         "osc_range": 1.0, "exposure_time": 0.001} for k in range(3)],
-            "wedge_size": 2, "prefix": "tri", "subdir": "orient", "write_masters_before": True}
+            "wedge_size": 2, "prefix": "tri", "subdir": "orient", "write_masters_before": True,
+            "orientation_change": "none"}  # the moves only (re-centring: tests/test_orientation_change.py)
     import mxcubecore_interleave.queue_entries.interleaved_collection as entry_module
+
+    beamline.diffractometer.get_motors()["kappa"].set_value(5.0, timeout=10)  # the first wedge moves it back
 
     moves = mocker.spy(entry_module, "move_motors")  # motor by motor (goniometer.move_motors)
     repack_spy = mocker.spy(beamline.get_object_by_role("master_file_repackager"), "write_sweep_masters")
@@ -487,7 +490,8 @@ def test_kappa_phi_refused_without_a_kappa_goniometer(beamline, monkeypatch, moc
         entry.execute()
     assert model.record_path is None and moves.call_count == 0
     # kappa 0 everywhere is fine: only the motor that exists (kappa_phi) is used
-    flat = dict(task, sweeps=[dict(s, kappa=0.0, phi=10.0 * i) for i, s in enumerate(task["sweeps"])])
+    flat = dict(task, sweeps=[dict(s, kappa=0.0, phi=10.0 * i) for i, s in enumerate(task["sweeps"])],
+                orientation_change="none")
     run = run_interleaved_collection(beamline, flat, timeout=120, sample_id="1:02")
     assert AcquisitionRecord.load(run.record_path).status == "completed"
     assert all("kappa" not in c.args[1] for c in moves.call_args_list)

@@ -169,7 +169,7 @@ class IcatLikeLims:
 
 @pytest.mark.beamline
 def test_icat_style_lims_gets_each_sweep_at_finalize(beamline, mocker):
-    # (mxcubecore's ICATLIMS itself needs pyicat_plus, not installed here: its finalize path is not run)
+    # (the real ICATLIMS finalize path: test_finalize_through_real_icatlims)
     lims = IcatLikeLims()
     mocker.patch.object(type(beamline), "lims", new_callable=PropertyMock, return_value=lims)
     run = run_interleaved_collection(beamline, two_sweeps(), timeout=120)
@@ -179,3 +179,79 @@ def test_icat_style_lims_gets_each_sweep_at_finalize(beamline, mocker):
     assert sorted(d["fileinfo"]["prefix"] for d in lims.finalized) == ["ct_1_a", "ct_1_b"]
     assert all(d["oscillation_sequence"][0]["number_of_images"] == 4 for d in lims.finalized)
     assert all(d["status"] == "Data collection successful" for d in lims.finalized)
+
+
+class RecordingIcatClient:
+    """pyicat-plus's real ``IcatClient``, writing each dataset message to a file instead of sending
+    it to ICAT's message broker (its own ``store_filename``), with strict metadata validation."""
+
+    def __init__(self, directory: Path):
+        from pyicat_plus.client.main import IcatClient
+
+        self.client = IcatClient(metadata_urls=["localhost:1"])  # never contacted with store_filename
+        self.directory = directory
+        self.sent: list[dict] = []
+
+    def store_dataset(self, **kwargs):
+        import inspect
+
+        from pyicat_plus.client.main import IcatClient
+
+        inspect.signature(IcatClient.store_dataset).bind(self.client, **kwargs)  # what ICATLIMS passes fits
+        path = self.directory / f"dataset_{len(self.sent) + 1}.xml"
+        self.client.store_dataset(**kwargs, store_filename=str(path), strict=True)
+        self.sent.append({**kwargs, "message": path.read_text()})
+
+
+class Cryostream:
+    """The two methods of a cryo actuator ICATLIMS reads (``get_value``, ``get_limits``)."""
+
+    def get_value(self):
+        return 100.0
+
+    def get_limits(self):
+        return (80.0, 300.0)
+
+
+@pytest.mark.beamline
+def test_finalize_through_real_icatlims(beamline, mocker, tmp_path, caplog):
+    pytest.importorskip("pyicat_plus")
+    from mxcubecore.HardwareObjects.ICATLIMS import ICATLIMS
+    from mxcubecore.model.lims_session import LimsSessionManager, Session
+
+    lims = ICATLIMS("lims")
+    lims.init()
+    from icat_plus_client.models.investigation import Investigation  # what ICAT+ returns at login
+
+    lims.investigations = [Investigation.model_validate({
+        "id": 4242, "name": "MX2605", "title": "interleaved", "startDate": "2026-12-01T08:00:00.000+01:00",
+        "endDate": "2026-12-02T08:00:00.000+01:00", "parameters": {}, "instrument": {"id": 7, "name": "ID23-1"},
+        "type": {"id": 3, "name": "MX"}})]
+    lims.session_manager = LimsSessionManager(active_session=Session(session_id="4242", is_scheduled_beamline=True))
+    client = RecordingIcatClient(tmp_path)
+    lims._active_user, lims._icat_client_dict = "opid23", {"opid23": client}
+    lims.login_ok = True  # what ICATLIMS.is_connected() reads (only a site's login sets it)
+    mocker.patch.object(type(beamline), "lims", new_callable=PropertyMock, return_value=lims)
+    # ICATLIMS reads HWR.beamline.cryo unguarded (every ESRF beamline has one); the mockup has none
+    mocker.patch.object(type(beamline), "cryo", new_callable=PropertyMock, return_value=Cryostream())
+    caplog.set_level(logging.WARNING, logger="HWR")
+    run = run_interleaved_collection(beamline, two_sweeps(), timeout=120)
+    assert run.finished
+    rec = AcquisitionRecord.load(run.record_path)
+    assert rec.status == "completed" and [s.lims_error for s in rec.sweeps] == [None, None]
+    # ICATLIMS logs (and swallows) every gather, write or upload failure: none may occur
+    # ICATLIMS logs (and swallows) every gather, write or upload failure: none may occur. One line is
+    # not about the record: it asks HWR.beamline.lims for get_active_lims(), which only ESRF's
+    # ESRFLIMS wrapper has (it names the LIMS in metadata.json); here ICATLIMS is the beamline's LIMS
+    failed = [r.getMessage() for r in caplog.records if "ICAT" in r.getMessage() or "Failed" in r.getMessage()]
+    assert [m for m in failed if m != "Failed to read get_active_lims."] == []
+    assert sorted(d["dataset"] for d in client.sent) == ["ct_1_a", "ct_1_b"]
+    for d in client.sent:
+        md, sweep = d["metadata"], rec.sweep(d["dataset"].rsplit("_", 1)[-1])
+        assert d["path"] == str(run.record_path.parent) and d["beamline"] == beamline.session.beamline_name.lower()
+        assert md["MX_numberOfImages"] == sweep.n_frames and md["MX_axis_start"] == sweep.omega_start
+        assert md["MX_oscillationRange"] == sweep.omega_increment and md["MX_exposureTime"] == sweep.exposure_time
+        assert md["InstrumentMonochromator_energy"] == pytest.approx(sweep.energy_keV)
+        assert md["MX_template"].startswith(f"ct_1_{sweep.id}") and md["MX_detectorDistance"] is not None
+        assert f"<tns:name>{d['dataset']}</tns:name>" in d["message"]  # pyicat-plus serialised it
+    assert (run.record_path.parent / "metadata.json").is_file()  # ICATLIMS's own file beside the data

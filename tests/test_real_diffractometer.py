@@ -80,7 +80,7 @@ def test_interleaved_collection_on_a_refusing_diffractometer(beamline, mocker):
                         "kappa": 10.0, "phi": 20.0},
                        {"id": "b", "energy_keV": 12.66, "num_images": 4, "osc_range": 0.5, "exposure_time": 0.001,
                         "kappa": 0.0, "phi": 0.0}],
-            "wedge_size": 2, "prefix": "rd", "subdir": "refusing"}
+            "wedge_size": 2, "prefix": "rd", "subdir": "refusing", "orientation_change": "none"}
     # queued first: mxcubecore's own Beamline.get_default_acquisition_parameters (what a front
     # end's form starts from) reads the mockup-only get_value_motors
     q, node = add_interleaved_collection(beamline, task)

@@ -29,6 +29,7 @@ from ..atomic import atomic_write_bytes
 from ..record import (
     AcquisitionRecord,
     DataFileRecord,
+    OrientationChangeRecord,
     RecordWriter,
     SweepRecord,
     WedgeRecord,
@@ -181,7 +182,8 @@ class RecordKeeper:
                 detector_distance=s.detector_distance, inverse_of=s.inverse_of,
                 wedge_images=task.wedge_images(s), images_per_file=ipf[s.id],
                 lims_collection_id=(lims_collection_ids or {}).get(s.id)))
-        rec = AcquisitionRecord(acquisition_id=f"{rprefix}-{now_iso()}", prefix=rprefix, sweeps=sweeps)
+        rec = AcquisitionRecord(acquisition_id=f"{rprefix}-{now_iso()}", prefix=rprefix, sweeps=sweeps,
+                                orientation_change=task.orientation_change)
         keeper = cls(rec, record_path(directory, rprefix), task.prefix, run, ipf, master_of)
         for w in plan.wedges:
             keeper._add_planned(w.sweep, w.first_frame, w.n, w.omega_start, w.wedge_part)
@@ -199,6 +201,7 @@ class RecordKeeper:
             raise RecordError(f"{path} was written for other settings than this task: {'; '.join(changed)}")
         task = plan.task
         ipf = {s.id: task.images_per_file or task.wedge_images(s) for s in plan.sweeps}
+        rec.orientation_change = task.orientation_change  # not the data: it may change between runs
         keeper = cls(rec, Path(path), task.prefix, run, ipf, master_of)
         for w in list(rec.wedges):
             # "running": the process died mid-wedge. "planned" with files on disk: it died after
@@ -310,6 +313,11 @@ class RecordKeeper:
         self._place(w, rest)
         self.save()
         return rest
+
+    def note_orientation(self, change: OrientationChangeRecord) -> None:
+        """What was done at a kappa/phi change (or why it failed), written at once."""
+        self.record.orientation_changes.append(change)
+        self.save()
 
     # -- internals --------------------------------------------------------------------------------
     def _series(self, wedge_part: str) -> str:

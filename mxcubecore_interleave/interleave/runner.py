@@ -30,6 +30,7 @@ def task_parameters(beamline: Any, task: InterleavedTask | dict, **overrides: An
         "sweeps": [s.model_dump(exclude={"inverse_of"}) for s in task.sweeps],
         "wedge_size": task.wedge_size, "wedge_unit": task.wedge_unit, "strategy": task.strategy,
         "images_per_file": task.images_per_file, "write_masters_before": task.write_masters_before,
+        "orientation_change": task.orientation_change,
     })
     p.update(overrides)
     return p

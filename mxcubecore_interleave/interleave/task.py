@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import PlanError, UnsafePathError
 from ..paths import check_name, check_subdir
+from .orientation import ORIENTATION_CHANGE_HELP, ORIENTATION_CHANGE_TITLE, OrientationPolicy
 
 
 def _path_checked(check: Callable[..., str], *args: str) -> str:
@@ -211,6 +212,8 @@ class InterleavedTask(BaseModel):
     write_masters_before: bool = Field(
         False, title="Sweep masters before collecting",
         description="also write the sweep masters from the plan before the first wedge (online processing)")
+    orientation_change: OrientationPolicy = Field(
+        "recentre", title=ORIENTATION_CHANGE_TITLE, description=ORIENTATION_CHANGE_HELP)
 
     @field_validator("prefix")
     @classmethod

@@ -74,6 +74,7 @@ from mxcubecore_interleave.interleave import (
     plan,
 )
 from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, WedgeJob, differences, record_prefix
+from mxcubecore_interleave.interleave.orientation import ORIENTATION_CHANGE_HELP, ORIENTATION_CHANGE_TITLE, OrientationPolicy
 from mxcubecore_interleave.interleave.task import explain
 from mxcubecore_interleave.queue_entries.collect_contract import (
     EXPERIMENT_TYPE,
@@ -86,6 +87,7 @@ from mxcubecore_interleave.queue_entries.collect_contract import (
 from mxcubecore_interleave.goniometer import has_motor, move_motors, read_motors
 from mxcubecore_interleave.queue_entries.collection_directory import choose_run, data_directory, run_of
 from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, store_lims, update_sweep
+from mxcubecore_interleave.queue_entries.orientation_change import OrientationChanger
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
 from mxcubecore_interleave.queue_entries.uninterruptible import uninterruptible
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
@@ -124,6 +126,8 @@ class InterleavedUserParameters(BaseModel):
                                         description="empty: one data file per wedge")
     write_masters_before: bool = Field(False, title="Sweep masters before collecting")
     exp_time: float = Field(0.01, gt=0, title="Exposure time (s)", description="for a sweep from the standard fields")
+    orientation_change: OrientationPolicy = Field("recentre", title=ORIENTATION_CHANGE_TITLE,
+                                                  description=ORIENTATION_CHANGE_HELP)
 
 
 class InterleavedPathParameters(PathParameters):
@@ -205,6 +209,7 @@ TASK_FROM_QUEUE = {
     "run_number": "not in the DATA_MODEL: the entry picks it when it starts (resume or next free run)",
     "images_per_file": "user_collection_parameters.images_per_file",
     "write_masters_before": "user_collection_parameters.write_masters_before",
+    "orientation_change": "user_collection_parameters.orientation_change",
 }
 
 
@@ -222,7 +227,8 @@ def task_from_parameters(params: InterleavedCollectionTaskParameters, run: int =
         return InterleavedTask(
             sweeps=sweeps, wedge_size=user.wedge_size, wedge_unit=user.wedge_unit, strategy=user.strategy,
             prefix=params.path_parameters.prefix, subdir=params.path_parameters.subdir or "", run_number=run,
-            images_per_file=user.images_per_file, write_masters_before=user.write_masters_before)
+            images_per_file=user.images_per_file, write_masters_before=user.write_masters_before,
+            orientation_change=user.orientation_change)
     except ValidationError as exc:
         raise ValueError(explain(exc)) from None
 
@@ -421,6 +427,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
             task = model.get_task(run)
             self.plan = p = plan(task)
             model.fill_acquisition_parameters()
+            orientation = OrientationChanger.prepare(bl, task.orientation_change, model, p, CENTRED_MOTORS)
             keeper = self._open_record(p, directory, run, resume)
         except (InterleaveError, ValueError) as exc:
             raise QueueExecutionException(f"interleaved collection refused: {exc}", self) from exc
@@ -460,6 +467,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                     break
                 sweep = p.sweep(job.sweep)
                 self._apply_settings(sweep, applied)
+                orientation.before_wedge(keeper, job, (sweep.kappa, sweep.phi))
                 t0 = time.perf_counter()
                 keeper.begin(job)
                 current = job
