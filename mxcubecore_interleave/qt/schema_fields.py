@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -38,6 +39,7 @@ JsonSchema = dict[str, Any]
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _ERROR_STYLE = "border: 2px solid #c0392b;"
+_MIN_CELL = 80  # px: a table cell shows "12.6600" whatever its title
 
 
 class FormInputError(ValueError):
@@ -322,16 +324,26 @@ class _TableField(_Field):
         self.min_items = int(schema.get("minItems", 0))
         self.max_items = schema.get("maxItems")
         self.rows: list[dict[str, _Field]] = []
+        self.rows_changed: list[Callable[[int], None]] = []  # called with the new row count
+        self.titles = {c: (props[c].get("title", c) if isinstance(props[c], dict) else c)
+                       for c in self.columns}
 
         box = QGroupBox(title)
         layout = QVBoxLayout(box)
         self.table = QTableWidget(0, len(self.columns))
-        self.table.setHorizontalHeaderLabels(
-            [props[c].get("title", c) if isinstance(props[c], dict) else c for c in self.columns])
+        # the unit on a second line: "Energy\n(keV)" fits a narrow column without cutting a word
+        self.table.setHorizontalHeaderLabels([_two_line(self.titles[c]) for c in self.columns])
         for i, col in enumerate(self.columns):
             tip = form._resolver.resolve(props[col]).get("description", "")
-            self.table.horizontalHeaderItem(i).setToolTip(tip)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+            self.table.horizontalHeaderItem(i).setToolTip(tip or self.titles[col])
+        # each column at least as wide as its title (a scroll bar rather than a cut title); the
+        # user may widen it
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for i in range(len(self.columns)):
+            header.resizeSection(i, max(header.sectionSizeFromContents(i).width() + 8, _MIN_CELL))
+        header.setStretchLastSection(True)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.verticalHeader().setDefaultSectionSize(30)
         self.table.setObjectName(".".join(str(p) for p in path))
         layout.addWidget(self.table)
@@ -374,8 +386,11 @@ class _TableField(_Field):
             self._sync_height()
 
     def _sync_height(self) -> None:
-        header = self.table.horizontalHeader().height() or 25
-        self.table.setFixedHeight(header + 6 + 30 * max(1, min(len(self.rows), 8)))
+        header = max(self.table.horizontalHeader().sizeHint().height(), 25)
+        scroll = self.table.horizontalScrollBar().sizeHint().height()
+        self.table.setFixedHeight(header + scroll + 6 + 30 * max(1, min(len(self.rows), 8)))
+        for callback in list(self.rows_changed):
+            callback(len(self.rows))
 
     def _row_value(self, fields: dict[str, _Field]) -> dict[str, Any]:
         return {**self.hidden_columns, **{name: f.value() for name, f in fields.items()}}
@@ -391,6 +406,7 @@ class _TableField(_Field):
             self.add_row(item if isinstance(item, Mapping) else {})
         while len(self.rows) < self.min_items:  # e.g. a task needs at least one sweep
             self.add_row()
+        self._sync_height()
 
     def child(self, key: str | int) -> _Field | None:
         return _RowField(self.path + (key,), self.rows[key]) if (
@@ -421,6 +437,12 @@ def _bounds(schema: JsonSchema, integer: bool, decimals: int = 0) -> tuple[float
     if "exclusiveMaximum" in schema:
         high = min(high, schema["exclusiveMaximum"] - step)
     return low, high
+
+
+def _two_line(title: str) -> str:
+    """``"Exposure time (s)"`` -> ``"Exposure time\n(s)"``: the unit under the name."""
+    name, sep, unit = title.partition(" (")
+    return f"{name}\n({unit}" if sep else title
 
 
 def _parse_scalar(text: str, kind: str, path: tuple[str | int, ...]) -> Any:

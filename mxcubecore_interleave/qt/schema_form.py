@@ -78,7 +78,12 @@ class SchemaForm(QWidget):
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setWidget(self._root.widget)
+        page = QWidget()  # the fields at the top, the spare height below them
+        page_layout = QVBoxLayout(page)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        page_layout.addWidget(self._root.widget)
+        page_layout.addStretch(1)
+        scroll.setWidget(page)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -219,8 +224,8 @@ class SchemaForm(QWidget):
             node = self._find_deepest(loc)
             if node is not None and node is not self._root:
                 node.set_error(message)
-            for extra in self._related_fields(loc, message):
-                extra.set_error(message)
+            for extra, part in self._related_fields(loc, message):
+                extra.set_error(part)
         self._errors = lines
         self._error_label.setText("\n".join(lines))
         self._error_label.show()
@@ -229,8 +234,10 @@ class SchemaForm(QWidget):
         """Where the validator's error location is in this form (subclasses map their model's)."""
         return loc
 
-    def _related_fields(self, loc: tuple[str | int, ...], message: str) -> list[_Field]:
-        """Further fields to outline for an error (e.g. the rows a model-level message names)."""
+    def _related_fields(self, loc: tuple[str | int, ...],
+                        message: str) -> list[tuple[_Field, str]]:
+        """Further fields to outline for an error, each with its part of the message (e.g. the
+        cells a model-level message names)."""
         return []
 
     def _find_deepest(self, loc: tuple[str | int, ...]) -> _Field | None:
