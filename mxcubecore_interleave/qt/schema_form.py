@@ -180,6 +180,10 @@ class SchemaForm(QWidget):
         """The messages shown after the last :meth:`validate` (empty when it passed)."""
         return list(self._errors)
 
+    def show_error(self, message: str) -> None:
+        """Show a message that is not about one field (e.g. the queue refused the task)."""
+        self._show_errors([((), message)])
+
     def clear_errors(self) -> None:
         self._errors = []
         self._error_label.hide()

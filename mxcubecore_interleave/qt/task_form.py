@@ -233,4 +233,29 @@ def add_task(sample_node_id: int, task_name: str, parameters: Mapping[str, Any])
     flat = dict(parameters)
     task_validator(entry.DATA_MODEL)(flat)  # refuse before anything is added to the queue
     flat.setdefault("shape", "-1")
-    return QueueBuilder().add_queue_entry(sample_node_id, {"parameters": flat}, task_name)
+    node_id = QueueBuilder().add_queue_entry(sample_node_id, {"parameters": flat}, task_name)
+    name_task_group(node_id, getattr(entry, "NAME", task_name))
+    return node_id
+
+
+def name_task_group(node_id: int, name: str) -> None:
+    """Name the task group QueueBuilder made for the task (``Interleaved collection - 1``).
+
+    QueueBuilder leaves a generic task's group unnamed, so a tree shows it as `` - 0``; its
+    row was made before this, so its text is set again.
+    """
+    from mxcubecore import HardwareRepository as HWR
+    from mxcubecore.model import queue_model_objects as qmo
+
+    model, _entry = HWR.beamline.queue_manager.get_entry(node_id)
+    group = model.get_parent()
+    if not isinstance(group, qmo.TaskGroup) or getattr(group, "_name", ""):
+        return
+    parent = group.get_parent()
+    number = parent.get_next_number_for_name(name) if parent is not None else 1
+    group.set_name(name)
+    group.set_number(number)
+    view = HWR.beamline.queue_manager.get_entry_with_model(group)
+    view = view.get_view() if view is not None else None
+    if view is not None:
+        view.setText(0, group.get_display_name())
