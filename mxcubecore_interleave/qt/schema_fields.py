@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QStyle,
     QTableWidget,
     QVBoxLayout,
     QWidget,
@@ -340,8 +341,11 @@ class _TableField(_Field):
         # user may widen it
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for i in range(len(self.columns)):
-            header.resizeSection(i, max(header.sectionSizeFromContents(i).width() + 8, _MIN_CELL))
+        metrics = header.fontMetrics()
+        margin = header.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMargin, None, header)
+        for i, col in enumerate(self.columns):  # (sectionSizeFromContents is protected in PyQt5)
+            text = max(metrics.horizontalAdvance(line) for line in _two_line(self.titles[col]).split("\n"))
+            header.resizeSection(i, max(text + 4 * margin + 24, _MIN_CELL))  # + frame, sort arrow
         header.setStretchLastSection(True)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.verticalHeader().setDefaultSectionSize(30)

@@ -259,3 +259,6 @@ def name_task_group(node_id: int, name: str) -> None:
     view = view.get_view() if view is not None else None
     if view is not None:
         view.setText(0, group.get_display_name())
+        tree = view.treeWidget() if hasattr(view, "treeWidget") else None
+        if tree is not None:  # mxcubeqt sized the column for the old text
+            tree.resizeColumnToContents(0)
