@@ -17,7 +17,6 @@ small shims, never by editing mxcubeqt. Prints one JSON line; exit 1 with one li
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import time
@@ -71,12 +70,17 @@ def main(argv: list[str]) -> int:
     beamline = load_beamline(data_root=data)
     applied += beamline_shims(beamline)
     mxcubeqt.add_custom_bricks_dirs([str(BRICKS_DIR)])  # what --bricksDirs does
-    tree = configuration.load_brick("tree_brick", "tree_brick")
-    brick = configuration.load_brick("interleaved_collection_brick", "interleaved_collection_brick")
+    # the layout: docs/enable-mxcubeqt.md's brick entry and tree_brick connection, loaded by
+    # mxcubeqt's Configuration (load_brick + the brick's properties), connected by its rule
+    config = configuration.Configuration(layout_from_docs())
+    tree = config.bricks["tree_brick"]["brick"]
+    brick = config.bricks["interleaved_collection_brick"]["brick"]
     for b in (tree, brick):
         if type(b).__name__ == "NullBrick":
             raise RuntimeError(f"mxcubeqt could not load {b.objectName()} (see the log above)")
-    tree.selection_changed.connect(brick.selection_changed)  # the layout file's connection
+    for connection in config.bricks["tree_brick"]["connections"]:  # gui_supervisor's make_connections
+        receiver = config.bricks[connection["receiver"]]["brick"]
+        getattr(tree, connection["signal"]).connect(getattr(receiver, connection["slot"]))
     window = qt_import.QWidget()
     layout = qt_import.QHBoxLayout(window)
     layout.addWidget(tree, 2)
@@ -139,6 +143,24 @@ def main(argv: list[str]) -> int:
     print(json.dumps(result))
     ok = done and model.is_executed() and len(model.sweep_masters) == 3  # peak, remote, remote_inv
     return 0 if ok else 1
+
+
+def layout_from_docs() -> list[dict]:
+    """A one-window layout with mxcubeqt's TreeBrick and the docs' brick entry and connection."""
+    import re
+
+    from ruamel.yaml import YAML
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "enable-mxcubeqt.md").read_text()
+    section = doc.split("### 2. Place it in the GUI layout file", 1)[1].split("\n### ", 1)[0]
+    entry_text, connection_text = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    yaml = YAML(typ="safe", pure=True)
+    (entry,) = yaml.load(entry_text)
+    connections = yaml.load(connection_text)
+    tree = {"brick": {"class": "TreeBrick", "name": "tree_brick"}, "type": "tree_brick",
+            "name": "tree_brick", "properties": [], "children": [], "connections": connections}
+    box = {"type": "hbox", "name": "hbox0", "properties": [], "connections": [], "children": [tree, entry]}
+    return [{"type": "window", "name": "mxCuBE", "properties": [], "connections": [], "children": [box]}]
 
 
 def pump(app, seconds: float) -> None:
