@@ -242,3 +242,23 @@ def test_an_unknown_task_name_is_a_message_not_a_dead_brick(beamline, brick):
     brick["taskName"] = TASK
     assert brick.form is not None and brick.form.task_name == TASK
     assert brick.form.isVisibleTo(brick)
+
+
+def test_the_docs_registration_snippet_runs(monkeypatch):
+    """docs/enable-mxcubeqt.md's by-hand registration, with a stand-in ``mxcubeqt.utils.queue_item``."""
+    import re
+
+    from mxcubecore_interleave.queue_entries.interleaved_collection import InterleavedCollectionQueueModel
+
+    queue_item = stand_in_queue_item()
+    utils = types.ModuleType("mxcubeqt.utils")
+    utils.queue_item = queue_item
+    monkeypatch.setitem(sys.modules, "mxcubeqt", types.ModuleType("mxcubeqt"))
+    monkeypatch.setitem(sys.modules, "mxcubeqt.utils", utils)
+    monkeypatch.setitem(sys.modules, "mxcubeqt.utils.queue_item", queue_item)
+    doc = (PACKAGE.parent / "docs" / "enable-mxcubeqt.md").read_text()
+    section = doc.split("### 3. The tree row", 1)[1].split("\n### ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    exec(code, {})
+    row = queue_item.MODEL_VIEW_MAPPINGS[InterleavedCollectionQueueModel]
+    assert issubclass(row, StandInTaskQueueItem)
