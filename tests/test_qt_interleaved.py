@@ -102,7 +102,37 @@ def test_the_form_shows_the_sweeps_table(form):
     assert table.columns[:2] == ["id", "energy_keV"]
     assert "inverse_of" not in table.columns, "hidden by the task's ui_schema"
     header = [table.table.horizontalHeaderItem(i).text() for i in range(table.table.columnCount())]
-    assert header[:3] == ["Sweep id", "Energy (keV)", "Wavelength (Å)"]
+    assert [h.replace("\n", " ") for h in header[:3]] == ["Sweep id", "Energy (keV)", "Wavelength (Å)"]
+
+
+def test_the_sweeps_headers_fit_their_columns(form):
+    """No title is cut: every column is at least as wide as its header needs."""
+    view = form.table("sweeps").table.horizontalHeader()
+    for i in range(view.count() - 1):  # the last column stretches to the table's edge
+        needed = view.sectionSizeFromContents(i).width()
+        assert view.sectionSize(i) >= needed, (view.model().headerData(i, Qt.Orientation.Horizontal), needed)
+
+
+def test_only_the_fields_that_matter_are_shown(form, qtbot):
+    """With sweeps, the standard fields the task ignores are hidden; without, the fallback sweep's."""
+    task_level = ["sweeps", "wedge_size", "wedge_unit", "strategy", "images_per_file",
+                  "write_masters_before", "prefix", "subdir", "experiment_name"]
+    fallback = ["exp_time", "num_images", "osc_start", "osc_range", "energy", "transmission",
+                "resolution", "kappa", "kappa_phi", "inverse_beam"]
+    never = ["skip_existing_images", "take_snapshots", "label", "first_image", "beam_size",
+             "shutterless", "take_dark_current", "num_passes", "offset"]
+    assert set(form.shown_fields()) == {*task_level, *fallback}, "no sweeps: one sweep from the standard fields"
+    table = form.table("sweeps")
+    click(qtbot, table.add_button)
+    assert set(form.shown_fields()) == set(task_level)
+    labels = [w.text() for w in form.findChildren(QLabel) if w.isVisible()]
+    assert not any(text.startswith(("Num Images", "Osc Range", "Kappa", "Inverse Beam")) for text in labels)
+    click(qtbot, table.remove_button)
+    assert set(form.shown_fields()) == {*task_level, *fallback}
+    values = form.values()  # what is not shown keeps its value: the model needs mxcubecore's groups
+    assert all(name in values for name in never)
+    for name in never:
+        assert form.field(name) is None
 
 
 def test_interleaved_task_from_the_form_runs_from_the_qt_queue(beamline, tree, form, qtbot):
@@ -215,7 +245,24 @@ def test_energy_outside_the_beamline_limits_is_refused(beamline, form, qtbot):
     assert form.parameters() is None
     (error,) = form.errors()
     assert error.startswith("the task is outside the beamline's limits: sweep 'remote': energy 40.0000 keV")
-    assert RED in form.field("sweeps", 1, "id").styleSheet()
+    energy = form.field("sweeps", 1, "energy_keV")
+    assert RED in energy.styleSheet(), "the cell the message is about"
+    assert energy.toolTip().startswith("sweep 'remote': energy 40.0000 keV is outside")
+    for row, name in ((1, "id"), (0, "energy_keV"), (0, "id")):
+        assert RED not in form.field("sweeps", row, name).styleSheet(), (row, name)
+
+
+def test_each_limit_outlines_its_own_cell(beamline, form, qtbot):
+    """Two problems in two sweeps: each sweep's own cell, each with its own part of the message."""
+    add_two_sweeps(qtbot, form)
+    fill_sweep(qtbot, form, 0, energy_keV="3")
+    fill_sweep(qtbot, form, 1, energy_keV="40")
+    assert form.parameters() is None
+    low, high = form.field("sweeps", 0, "energy_keV"), form.field("sweeps", 1, "energy_keV")
+    assert RED in low.styleSheet() and low.toolTip().startswith("sweep 'peak': energy 3.0000 keV")
+    assert RED in high.styleSheet() and high.toolTip().startswith("sweep 'remote': energy 40.0000 keV")
+    assert "remote" not in low.toolTip() and "peak" not in high.toolTip()
+    assert RED not in form.field("sweeps", 0, "id").styleSheet()
 
 
 def test_the_docs_sweeps_table_snippet(beamline, form):

@@ -38,6 +38,15 @@ class QueueTreeItem(QTreeWidgetItem):
         self.setCheckState(0, Qt.CheckState.Checked)
 
     # -- what mxcubecore calls on a view ---------------------------------------------------------
+    def setText(self, column: int, text: str) -> None:  # noqa: N802 (Qt's name)
+        """Progress (column 1) is shown in full: the column widens, the tooltip repeats it."""
+        super().setText(column, text)
+        tree = self.treeWidget()
+        if tree is not None and text:
+            tree.resizeColumnToContents(column)
+        if column == 1:
+            self.setToolTip(1, text)
+
     def setOn(self, state: bool) -> None:  # noqa: N802 (mxcubecore's name)
         """Check or uncheck; like mxcubeqt, this enables or disables the entry and its model."""
         state = bool(state) and self.is_checkable()

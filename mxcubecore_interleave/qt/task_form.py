@@ -139,8 +139,28 @@ class TaskForm(SchemaForm):
         start.update(values or {})
         schema = flat_task_schema(data_model)
         schema["title"] = getattr(entry, "NAME", task_name)
-        super().__init__(schema, task_ui_schema(data_model), task_validator(data_model), start,
-                         parent)
+        ui = task_ui_schema(data_model)
+        for name in getattr(entry, "NEVER_READ_FIELDS", ()):  # kept at their values, not shown
+            ui[name] = {**ui.get(name, {}), "ui:widget": "hidden"}
+        super().__init__(schema, ui, task_validator(data_model), start, parent)
+        # the standard fields a non-empty list (the sweeps) replaces: shown only without rows
+        for list_name, names in getattr(entry, "FIELDS_REPLACED_BY", {}).items():
+            table = self.table(list_name)
+            if table is not None:
+                table.rows_changed.append(lambda n, names=names: self._show_fields(names, n == 0))
+                self._show_fields(names, not table.rows)
+
+    def _show_fields(self, names: tuple[str, ...], shown: bool) -> None:
+        for name in names:
+            field, label = self._root.fields.get(name), self._root.labels.get(name)
+            if field is not None:
+                field.widget.setVisible(shown)
+            if label is not None:
+                label.setVisible(shown)
+
+    def shown_fields(self) -> list[str]:
+        """The top-level fields the user sees now (hidden or replaced ones left out)."""
+        return [name for name, field in self._root.fields.items() if not field.widget.isHidden()]
 
     def parameters(self) -> dict[str, Any] | None:
         """The flat parameters to queue, or None (the model's errors are shown in the form)."""
@@ -151,15 +171,54 @@ class TaskForm(SchemaForm):
         """``user_collection_parameters.sweeps.0.id`` -> ``sweeps.0.id`` (the field in this form)."""
         return loc[1:] if loc and loc[0] in GROUPS else loc
 
-    def _related_fields(self, loc: tuple[str | int, ...], message: str) -> list[Any]:
-        """A task-level message naming sweeps (``sweep 'peak'``): outline those rows' ids."""
+    def _related_fields(self, loc: tuple[str | int, ...], message: str) -> list[tuple[Any, str]]:
+        """A task-level message naming sweeps: outline the cell each part is about.
+
+        ``sweep 'remote': energy 40.0000 keV is outside ...`` outlines remote's energy cell (the
+        column whose title, without its unit, starts the text after the sweep's name); a part
+        naming a sweep but no column (``... larger than sweep 'remote' ...``) outlines its id.
+        """
         table = self.table("sweeps")
         if loc or table is None:
             return []
-        # quoted names ('peak'), not the apostrophe of "beamline's"
-        named = set(re.findall(r"(?<!\w)'([^']*)'(?!\w)", message))
-        return [row["id"] for row in table.rows
-                if "id" in row and row["id"].value() in named]
+        out: list[tuple[Any, str]] = []
+        for part in re.split(r"; (?=sweep ')", message):  # "...: sweep 'a': ...; sweep 'b': ..."
+            # quoted names ('peak'), not the apostrophe of "beamline's"
+            named = set(re.findall(r"(?<!\w)'([^']*)'(?!\w)", part))
+            column = _column_of(table.titles, part)
+            if column:  # the cell's tooltip: its own problem, from "sweep '<id>': " on
+                part = part[part.index("sweep '"):]
+            for row in table.rows:
+                if "id" not in row or row["id"].value() not in named:
+                    continue
+                cell = row.get(column) if column else None
+                if cell is None or _is_empty(cell):
+                    cell = row["id"]
+                out.append((cell, part))
+        return out
+
+
+def _column_of(titles: Mapping[str, str], part: str) -> str | None:
+    """Which column ``sweep 'x': <words> ...`` is about: ``energy 40 keV`` -> ``energy_keV``."""
+    match = re.search(r"sweep '[^']*': (.*)", part)
+    if not match:
+        return None
+    text = match.group(1).lower()
+    words = {col: re.sub(r"\s*\(.*?\)", "", title).strip().lower() for col, title in titles.items()}
+    for col, word in sorted(words.items(), key=lambda kv: -len(kv[1])):
+        if word and re.match(rf"{re.escape(word)}\b", text):
+            return col
+    count = re.match(r"[\d.]+ (\w+)", text)  # "3 images is more than ...": the "... images" column
+    if count:
+        return next((col for col, word in words.items() if word.endswith(count.group(1))), None)
+    return None
+
+
+def _is_empty(field: Any) -> bool:
+    try:
+        return field.value() in (None, "")
+    except Exception:  # unreadable text: that cell is the one to look at
+        return False
 
 
 def add_task(sample_node_id: int, task_name: str, parameters: Mapping[str, Any]) -> int:
@@ -174,4 +233,32 @@ def add_task(sample_node_id: int, task_name: str, parameters: Mapping[str, Any])
     flat = dict(parameters)
     task_validator(entry.DATA_MODEL)(flat)  # refuse before anything is added to the queue
     flat.setdefault("shape", "-1")
-    return QueueBuilder().add_queue_entry(sample_node_id, {"parameters": flat}, task_name)
+    node_id = QueueBuilder().add_queue_entry(sample_node_id, {"parameters": flat}, task_name)
+    name_task_group(node_id, getattr(entry, "NAME", task_name))
+    return node_id
+
+
+def name_task_group(node_id: int, name: str) -> None:
+    """Name the task group QueueBuilder made for the task (``Interleaved collection - 1``).
+
+    QueueBuilder leaves a generic task's group unnamed, so a tree shows it as `` - 0``; its
+    row was made before this, so its text is set again.
+    """
+    from mxcubecore import HardwareRepository as HWR
+    from mxcubecore.model import queue_model_objects as qmo
+
+    model, _entry = HWR.beamline.queue_manager.get_entry(node_id)
+    group = model.get_parent()
+    if not isinstance(group, qmo.TaskGroup) or getattr(group, "_name", ""):
+        return
+    parent = group.get_parent()
+    number = parent.get_next_number_for_name(name) if parent is not None else 1
+    group.set_name(name)
+    group.set_number(number)
+    view = HWR.beamline.queue_manager.get_entry_with_model(group)
+    view = view.get_view() if view is not None else None
+    if view is not None:
+        view.setText(0, group.get_display_name())
+        tree = view.treeWidget() if hasattr(view, "treeWidget") else None
+        if tree is not None:  # mxcubeqt sized the column for the old text
+            tree.resizeColumnToContents(0)

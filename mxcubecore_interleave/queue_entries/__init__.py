@@ -18,3 +18,7 @@ def register_entry(entry_cls: type) -> None:
     qe.MODEL_QUEUE_ENTRY_MAPPINGS[entry_cls.QMO] = entry_cls
     if name not in qe.__all__:
         qe.__all__.append(name)
+    # inside mxcubeqt (already imported by it): a row in its queue tree for the entry's model
+    from mxcubecore_interleave.qt.mxcubeqt_tree import register_if_loaded
+
+    register_if_loaded(entry_cls.QMO)

@@ -88,6 +88,7 @@ from mxcubecore_interleave.goniometer import has_motor, move_motors, read_motors
 from mxcubecore_interleave.queue_entries.collection_directory import choose_run, data_directory, run_of
 from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, store_lims, update_sweep
 from mxcubecore_interleave.queue_entries.orientation_change import OrientationChanger
+from mxcubecore_interleave.queue_entries.standard_fields import FIELDS_REPLACED_BY, NEVER_READ_FIELDS
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
 from mxcubecore_interleave.queue_entries.uninterruptible import uninterruptible
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
@@ -317,6 +318,8 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
     DATA_MODEL = InterleavedCollectionTaskParameters
     NAME = "Interleaved collection"
     REQUIRES = [TaskPrerequisite.POINT, TaskPrerequisite.NO_SHAPE_2D]
+    # for forms (Qt's TaskForm): standard fields the task does not read, always or with sweeps
+    FIELDS_REPLACED_BY, NEVER_READ_FIELDS = FIELDS_REPLACED_BY, NEVER_READ_FIELDS
 
     def __init__(self, view=None, data_model: InterleavedCollectionQueueModel | None = None) -> None:
         super().__init__(view=view, data_model=data_model)
