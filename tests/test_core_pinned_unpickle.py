@@ -438,3 +438,30 @@ def test_arrays_from_bytes_are_writable_copies():
     got = loads(reconstruct((3,), dtype("f8"), raw))
     got[0] = 9.0
     assert got.tolist() == [9.0, 1.0, 2.0]
+
+
+def test_megabytes_are_rounded_from_a_million_bytes():
+    data = pickle.dumps(b"x" * 1_100_000, protocol=4)
+    with pytest.raises(MurkoProtocolError) as info:
+        safe_loads(data, max_bytes=1_050_000)  # 1.05 MB: "1.1" from 1e6 bytes a MB, "1.0" from any more
+    assert "over the 1.1 MB cap" in str(info.value)
+
+
+def test_an_unbuilt_value_is_never_pickled_back_out():
+    with pytest.raises(TypeError, match="unbuilt Murko reply value"):
+        pickle.dumps(unpickle._Stub("dtype", ("f8",)))
+
+
+def test_nesting_in_dict_values_is_bounded():
+    value: object = 1
+    for _ in range(MAX_DEPTH + 1):
+        value = {"k": value}
+    with pytest.raises(MurkoProtocolError, match="deeper than"):
+        safe_loads(pickle.dumps(value))
+
+
+def test_one_array_twice_in_a_reply_gives_two_independent_arrays():
+    a = np.arange(3.0)
+    got = safe_loads(pickle.dumps([a, a], protocol=4))  # the second is a memo reference to the first
+    got[0][0] = 9.0
+    assert got[0].tolist() == [9.0, 1.0, 2.0] and got[1].tolist() == [0.0, 1.0, 2.0]
