@@ -306,3 +306,19 @@ def test_verification():
 ])
 def test_usable_views(omegas, present, usable):
     assert pl.usable_views(omegas, present) is usable
+
+
+def test_an_absent_view_does_not_end_the_checks():
+    grid = (10, 10)
+    _refused("click_inside", pl.check_views, [(0.5, 0.5), (3.0, 0.5)], [False, True], [_mask(50)] * 2, grid, LIMITS)
+    msg = _refused("coverage", pl.check_views, [(0.5, 0.5), (0.5, 0.5)], [False, True], [_mask(50), _mask(0)], grid,
+                   LIMITS)
+    assert msg.startswith("view 1:")
+
+
+def test_the_residual_messages_say_micrometres():
+    g = geometry()
+    msg = _refused("residual", pl.check_solution, _solution({}, 0.1), g, 10.0, pl.Limits(max_rms_mm=0.09))
+    assert "RMS 100.0 um > max_rms_mm 90.0 um" in msg
+    msg = _refused("residual", pl.check_solution, _solution({}, 0.15), g, 0.4, pl.Limits(max_rms_mm=1.0))
+    assert "RMS 150.00 um is more than" in msg and "(400.0 um)" in msg
