@@ -322,3 +322,15 @@ def test_the_residual_messages_say_micrometres():
     assert "RMS 100.0 um > max_rms_mm 90.0 um" in msg
     msg = _refused("residual", pl.check_solution, _solution({}, 0.15), g, 0.4, pl.Limits(max_rms_mm=1.0))
     assert "RMS 150.00 um is more than" in msg and "(400.0 um)" in msg
+
+
+def test_integer_clicks_and_a_column_of_angles_are_read():
+    g = geometry(image_shape=(100, 100), grid_shape=(100, 100), beam_px=(0.0, 0.0), pixels_per_mm=(100.0, 100.0))
+    sol = solve(np.array([[0.0], [90.0], [180.0]]), np.zeros((3, 2), dtype=int), g)  # every click at pixel 0
+    assert sol.found.tolist() == [True, True, True]
+    assert sol.click_px.dtype.kind == "f" and sol.click_px.tolist() == [[0.0, 0.0]] * 3
+    assert sol.correction == pytest.approx(dict.fromkeys(TRANSLATIONS, 0.0), abs=1e-12)
+
+
+def test_fewer_than_one_pixel_per_mm_is_a_geometry():
+    assert geometry(pixels_per_mm=(0.5, 0.25)).field_of_view_mm() == (1024 / 0.25, 1280 / 0.5)
