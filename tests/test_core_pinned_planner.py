@@ -254,3 +254,49 @@ def test_compare_strategies_plans_and_prices_with_the_given_model():
 def _cheapest_order_cost_with(task, model):
     return min(price([SweepSettings.of(s) for s in perm], model).total_s
                for perm in itertools.permutations(task.all_sweeps()))
+
+
+# -- the whole plan, not round by round ----------------------------------------------------------
+def _cheapest_whole_plan_cost(task) -> float:
+    """Brute force: every order of the sweeps inside every round (the interleaving fixed: round k
+    holds the k-th wedge of each sweep that has one), priced as one sequence."""
+    sweeps = task.all_sweeps()
+    n_wedges = [-(-s.num_images // task.wedge_images(s)) for s in sweeps]
+    per_round = [[s for s, n in zip(sweeps, n_wedges) if k < n] for k in range(max(n_wedges))]
+    return min(price([SweepSettings.of(s) for r in orders for s in r]).total_s
+               for orders in itertools.product(*(itertools.permutations(r) for r in per_round)))
+
+
+def test_min_motion_orders_the_whole_plan_not_each_round():
+    """A (12.7 keV, 3 wedges), B (13.0 keV, 1 wedge), C (12.7 keV, 2 wedges): the round-by-round
+    choice A C B | A C | A pays two energy changes (60 s); B first pays one (30 s)."""
+    task = parse_task({"sweeps": [{"id": "A", "energy_keV": 12.7, "num_images": 30},
+                                  {"id": "B", "energy_keV": 13.0, "num_images": 10},
+                                  {"id": "C", "energy_keV": 12.7, "num_images": 20}], "wedge_size": 10})
+    p = plan(task, "min_motion")
+    assert [(w.sweep, w.wedge_index) for w in p.wedges] == [("B", 1), ("A", 1), ("C", 1), ("A", 2), ("C", 2),
+                                                            ("A", 3)]
+    c = p.cost()
+    assert (c.total_s, c.energy_changes, c.steps) == (30.0, 1, 5)
+    assert c.total_s == _cheapest_whole_plan_cost(task)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([12.4, 13.0]), st.sampled_from([0.0, 10.0, 30.0]),
+                          st.integers(1, 3)), min_size=1, max_size=3))
+def test_min_motion_is_the_cheapest_whole_plan(sweeps):
+    """No order of the sweeps inside the rounds (any strategy's included) is cheaper than min_motion."""
+    task = parse_task({"sweeps": [{"id": f"s{i}", "energy_keV": e, "kappa": k, "num_images": 5 * n}
+                                  for i, (e, k, n) in enumerate(sweeps)], "wedge_size": 5})
+    assert plan(task, "min_motion").cost().total_s == pytest.approx(_cheapest_whole_plan_cost(task))
+
+
+def test_long_plans_repeat_the_cheapest_pattern():
+    """1000 rounds of four energies: the exact search repeats its choice (3 changes a round, none
+    at the boundaries) and the plan is the serpentine walk."""
+    task = parse_task({"sweeps": [{"id": f"s{i}", "energy_keV": 12.0 + 0.1 * i, "num_images": 1000}
+                                  for i in range(4)], "wedge_size": 1})
+    p = plan(task)
+    assert p.cost().energy_changes == 3 * 1000
+    names = [w.sweep for w in p.wedges]
+    assert names[:8] == ["s0", "s1", "s2", "s3", "s3", "s2", "s1", "s0"] and names[-4:] == ["s3", "s2", "s1", "s0"]

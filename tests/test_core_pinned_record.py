@@ -156,3 +156,32 @@ def test_now_is_local_time_with_milliseconds():
     assert t.tzinfo is not None
     assert abs((t - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 60
     assert len(now_iso().split(".")[1].split("+")[0].split("-")[0]) == 3
+
+
+def test_a_list_changed_in_place_is_seen_without_hints():
+    rec = _rec([_w(0, "A", 1, 4)])
+    wr = RecordWriter()
+    wr.text(rec)
+    rec.wedges[0].data_files.append("A_w001_data_000001.h5")  # the same list object, one more item
+    assert json.loads(wr.text(rec))["wedges"][0]["data_files"] == ["A_w001_data_000001.h5"] and wr.serialised == 1
+
+
+def test_the_text_keeps_non_ascii_as_is_and_refuses_nan():
+    rec = _rec([_w(0, "A", 1, 4)])
+    rec.prefix = "lysozyme_é"
+    rec.sweeps[0].id = rec.wedges[0].sweep = "Aé"
+    text = RecordWriter().text(rec)
+    assert '"prefix": "lysozyme_é"' in text and '{"id": "Aé"' in text and '"sweep": "Aé"' in text
+    rec.sweeps[1].transmission = float("nan")
+    with pytest.raises(ValueError):
+        RecordWriter().text(rec)
+
+
+def test_empty_lists_are_written_empty():
+    text = RecordWriter().text(_rec([]))
+    assert '"data_files": [], "sweeps": [' in text and text.endswith('"wedges": []}\n')
+
+
+def test_dumps_is_indented_one_space():
+    lines = _rec([]).dumps().splitlines()
+    assert lines[0] == "{" and lines[1].startswith(' "schema": ') and lines[-1] == "}"

@@ -8,8 +8,10 @@ Every sweep is cut into wedges of the same number of images (the last one may be
 * ``inverse_adjacent``: each partner right after its sweep (A A' B B'), so the crystal sees
   both halves of a Friedel pair at the same dose.
 * ``min_motion``: sweeps that share energy and orientation form a group (partners stay
-  adjacent); groups are ordered to minimise the cost of the moves between them, and every other
-  round is walked backwards, so the boundary between rounds costs nothing (A1 B1 B2 A2 A3 B3 …).
+  adjacent); groups are ordered to minimise the cost of the moves between them over the whole
+  plan (exact up to seven groups a round), preferring the serpentine walk when it is as cheap:
+  every other round walked backwards, so the boundary between rounds costs nothing
+  (A1 B1 B2 A2 A3 B3 …).
 """
 
 from __future__ import annotations
@@ -199,7 +201,80 @@ def _group_rounds(groups: list[SweepSettings], group_wedges: list[int], rounds: 
         return float(table[seq[:-1], seq[1:]].sum())
 
     candidates = [serpentine, greedy, forward, active_per_round]  # ties: the first (readable pattern)
+    exact = _whole_plan(active_per_round, table)
+    if exact is not None:
+        candidates.append(exact)
     return min(candidates, key=cost)
+
+
+def _round_paths(a: tuple[int, ...], table: np.ndarray) -> tuple[np.ndarray, dict[tuple[int, int], tuple[int, ...]]]:
+    """For one round's groups: the cheapest walk through all of them from each start to each end."""
+    n = len(table)
+    best = np.full((n, n), np.inf)
+    walk: dict[tuple[int, int], tuple[int, ...]] = {}
+    for perm in itertools.permutations(a):
+        c = float(sum(table[x, y] for x, y in zip(perm, perm[1:])))
+        if c < best[perm[0], perm[-1]]:
+            best[perm[0], perm[-1]] = c
+            walk[perm[0], perm[-1]] = perm
+    return best, walk
+
+
+def _whole_plan(active_per_round: list[tuple[int, ...]], table: np.ndarray) -> list[tuple[int, ...]] | None:
+    """The cheapest group order of the whole plan, not round by round (a round's best order depends
+    on where the previous one ended and on the rounds after it): dynamic programming over the rounds,
+    the state being the group a round ends on. Exact up to seven groups a round (else None).
+
+    Rounds with the same groups repeat the same step, so once the values (up to a constant) repeat,
+    the rest of that stretch repeats the same choices: long plans cost a few steps per stretch."""
+    if not active_per_round or max(len(a) for a in active_per_round) > 7:
+        return None
+    n = len(table)
+    paths: dict[tuple[int, ...], tuple[np.ndarray, dict]] = {}
+    steps: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    for a in dict.fromkeys(active_per_round):
+        paths[a] = _round_paths(a, table)
+        # via[p, s, e]: from the previous round's end p, into this round at s, out at e
+        via = table[:, :, None] + paths[a][0][None, :, :]
+        steps[a] = via.min(axis=1), via.argmin(axis=1)
+    first = paths[active_per_round[0]][0]
+    value, start0 = first.min(axis=0), first.argmin(axis=0)  # the first round starts anywhere
+    back: list[np.ndarray | None] = [None] * len(active_per_round)
+    r, rounds = 1, len(active_per_round)
+    while r < rounds:
+        a = active_per_round[r]
+        end = r
+        while end < rounds and active_per_round[end] == a:
+            end += 1
+        cost_, _ = steps[a]
+        seen: dict[tuple, int] = {}
+        history: dict[int, np.ndarray] = {}
+        while r < end:
+            finite = value[np.isfinite(value)]
+            key = tuple(np.round(value - finite.min(), 9))
+            if key in seen:  # periodic from here: repeat the choices, add the period's cost
+                q = seen[key]
+                period, delta = r - q, finite.min() - history[q][np.isfinite(history[q])].min()
+                for j in range(r, end):
+                    back[j] = back[q + (j - q) % period]
+                k, m = divmod(end - q, period)
+                value = history[q + m] + k * delta
+                r = end
+                break
+            seen[key], history[r] = r, value
+            total = value[:, None] + cost_
+            back[r] = total.argmin(axis=0)
+            value = total.min(axis=0)
+            r += 1
+    e = int(np.argmin(value))
+    out: list[tuple[int, ...]] = []
+    for r in range(rounds - 1, 0, -1):
+        a = active_per_round[r]
+        p = int(back[r][e])
+        out.append(paths[a][1][int(steps[a][1][p, e]), e])
+        e = p
+    out.append(paths[active_per_round[0]][1][int(start0[e]), e])
+    return out[::-1]
 
 
 def _settings_groups(sweeps: list[Sweep]) -> tuple[list[SweepSettings], list[list[int]]]:
