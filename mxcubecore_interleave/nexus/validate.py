@@ -363,9 +363,12 @@ class _FrameCheck:
                       lengths: dict[tuple[str, str], int]) -> None:
         """Layout V, from the virtual layout itself: every wanted frame maps to its file, dataset
         and index; the whole mapping equals the sweep's (every frame, not only the wanted ones);
-        every source holds the frames mapped from it; then one frame per source file is decoded
-        through the virtual dataset, once: HDF5 resolves the source and its filter decodes it (a
-        source it cannot open reads as fill)."""
+        every source holds the frames mapped from it; then one frame is decoded through the
+        virtual dataset per storage (dtype, filter pipeline, chunks) among the sources: HDF5
+        resolves a relative source against the master's directory and its filter decodes it (a
+        source it cannot open reads as fill). Every other source is the file the run opened at
+        that very path (the mapping equals the sweep's), so it resolves the same way; only when
+        ``HDF5_VDS_PREFIX`` redirects sources is one frame per source file decoded and compared."""
         starts = [r[0] for r in runs]
         for k, seg, idx, w in self.wanted:
             n = lengths.get((os.fspath(seg.file.path), seg.file.dataset))
@@ -392,15 +395,18 @@ class _FrameCheck:
                 self.fail(f"{self.shown}: data_000001 maps frames {start + 1}..{start + count} of {Path(path).name}, "
                           f"which holds {n} (the rest would read as fill values)")
                 return
-        decoded: set[str] = set()
+        from .series import data_storage
+
+        decoded: set[object] = set()
         prefix = bool(os.environ.get("HDF5_VDS_PREFIX"))
         fill = np.zeros((), dtype=via.dtype)
         via.id.get_create_plist().get_fill_value(fill)  # once: a VDS's plist copies every mapping
         for k, seg, idx, w in self.wanted:
-            name = os.fspath(seg.file.path)
-            if name in decoded:
+            # per source file under a prefix (it may redirect each), else per storage
+            key = os.fspath(seg.file.path) if prefix else data_storage(seg.file.path, seg.file.dataset)
+            if key in decoded:
                 continue
-            decoded.add(name)
+            decoded.add(key)
             try:
                 got_frame = via.frame(k)
                 suspicious = prefix or bool(np.all(got_frame == fill[()]))
