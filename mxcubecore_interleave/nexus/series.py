@@ -49,6 +49,9 @@ class SeriesInfo:
         return self.master.name[: -len("_master.h5")] if self.master.name.endswith("_master.h5") else self.master.stem
 
 
+_SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
+
+
 class _Reader:
     """Low-level reads from one open file, each group opened once: a master has many small
     datasets, the high-level API costs ~0.2 ms per read, and opening a dataset by its full path
@@ -89,6 +92,12 @@ class _Reader:
         dsid = self.dataset(path)
         if dsid is None:
             return None
+        out = np.empty((), dtype=np.float64)
+        try:  # one stored number (a scalar or a 1-element dataset): one read, HDF5 converts it
+            dsid.read(_SCALAR_SPACE, h5py.h5s.ALL, out, mtype=h5py.h5t.NATIVE_DOUBLE)
+            return float(out)
+        except OSError:
+            pass  # not numeric, or not one number: below
         dtype = dsid.dtype  # each .dtype/.shape of an id builds a new HDF5 object: ask once
         if dtype.kind not in "iuf":
             return None
