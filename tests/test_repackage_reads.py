@@ -68,6 +68,10 @@ def test_every_data_file_is_opened_once_per_run(tmp_path, monkeypatch):
     repackage_record(rp, "after")
     data = {k: v for k, v in opened.items() if "_data_0" in k.rsplit("/", 1)[-1]}
     assert data and set(data.values()) == {1}, data
+    # detector masters too, the sweeps' templates included (read, then copied from the same open)
+    masters = {k: v for k, v in opened.items() if k.endswith("_master.h5") and ".tmp" not in k
+               and not any(f"_{s}_master" in k for s in "AB")}
+    assert masters and set(masters.values()) == {1}, masters
 
 
 def test_same_bytes_elsewhere_pass_and_other_bytes_fail(tmp_path):

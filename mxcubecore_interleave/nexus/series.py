@@ -292,11 +292,12 @@ def data_storage(path: Path, dataset: str = DEFAULT_DATASET) -> tuple:
     return (np.dtype(hdr.dtype).str, *hdr.storage)
 
 
-def read_series(master: str | os.PathLike[str], *, brief: bool = False) -> SeriesInfo:
+def read_series(master: str | os.PathLike[str], *, brief: bool = False, keep: bool = False) -> SeriesInfo:
     """Everything the repackager needs from one detector series, checked file by file.
 
     ``brief``: skip kappa, phi and times (the acquisition record has them); a 144-wedge collection
-    reads 144 masters, and every HDF5 read counts.
+    reads 144 masters, and every HDF5 read counts. ``keep``: inside a run, keep the master open
+    for the template copy (a sweep's template is one of its wedges' masters: opened once).
     """
     master = Path(master)
     try:  # low-level: h5py.File's open and close cost ~1 ms more per master, and there are 144
@@ -308,11 +309,19 @@ def read_series(master: str | os.PathLike[str], *, brief: bool = False) -> Serie
             raise RepackageError(f"detector master {master} is missing") from None
         raise RepackageError(f"cannot read detector master {master}: {exc}") from exc
     r = _Reader(fid)
+    run = current_files() if keep else None
     try:
-        return _read_series(master, r, brief)
-    finally:
+        info = _read_series(master, r, brief)
+    except BaseException:
         r.close()
         fid.close()
+        raise
+    r.close()
+    if run is not None:
+        run.keep_master(master, fid)
+    else:
+        fid.close()
+    return info
 
 
 def _read_series(master: Path, r: _Reader, brief: bool) -> SeriesInfo:

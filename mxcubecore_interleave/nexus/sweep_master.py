@@ -8,6 +8,7 @@ acquisition order. No pixel is copied.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -112,11 +113,15 @@ def _relink(entry: h5py.Group, template: Path, master_dir: Path) -> None:
 def copy_template(template: Path, f: h5py.File, master_dir: Path | None = None) -> int:
     """Copy the template's header; returns its frame count (the length of its per-frame axes).
     External links in it are rewritten relative to ``master_dir`` (the sweep master's directory)."""
+    from .datafiles import current
+
+    run = current()
+    kept = run.master(template) if run is not None else None  # read by this run already: no second open
     try:
-        src = h5py.File(template, "r")
+        src = h5py.File(kept) if kept is not None else h5py.File(template, "r")
     except OSError as exc:
         raise RepackageError(f"cannot read the template master {template}: {exc}") from exc
-    with src:
+    with contextlib.nullcontext(src) if kept is not None else src:
         if "entry" not in src:
             raise RepackageError(f"template master {template} has no /entry")
         for k, v in src.attrs.items():
