@@ -278,12 +278,19 @@ class _Direct:
         self.own: dict[tuple[Path, str], tuple[object, _Stack]] = {}
         self.stacks: dict[tuple[Path, str], _Stack] = {}
 
-    def get(self, path: Path, dataset: str) -> _Stack:
+    def get(self, path: Path, dataset: str, via: _Stack | None = None) -> _Stack:
+        """``via``: a dataset opened through a sweep master's link; when HDF5 resolved that link
+        to this very file (the name it opened, no HDF5_EXT_PREFIX redirecting links), it is the
+        file's own dataset and is used as it is, instead of opening the file a second time."""
         key = (path, dataset)
         st = self.stacks.get(key)
         if st is not None:
             return st
         dsid = self.run.dataset(path, dataset) if self.run is not None else None
+        if dsid is None and via is not None and not os.environ.get("HDF5_EXT_PREFIX"):
+            name = os.path.normpath(os.fsdecode(h5py.h5f.get_name(via.id)))
+            if name == os.path.normpath(path) and h5py.h5i.get_name(via.id) == dataset.encode():
+                return via  # not kept: the caller's link open closes it
         if dsid is None:
             fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY)
             try:
@@ -350,7 +357,7 @@ class _FrameCheck:
                 return
             path = seg.file.path
             try:
-                same = same_frame(via, k - start, self.direct.get(path, seg.file.dataset), idx)
+                same = same_frame(via, k - start, self.direct.get(path, seg.file.dataset, via), idx)
             except (KeyError, OSError, IndexError, ValueError) as exc:
                 self.fail(self._unreadable(k, w, path, idx, exc))
                 continue
