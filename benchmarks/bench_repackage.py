@@ -463,6 +463,36 @@ def scaling(tmp: Path, quick: bool, say) -> None:
     say()
 
 
+def read_throughput(tmp: Path, chunk_4m: bytes, n_rounds: int, say) -> None:
+    say("## Read throughput through the sweep master ÷ direct from the data files (sweep A, median of "
+        f"{n_rounds} interleaved rounds)")
+    say()
+    say("| frames | L | V |")
+    say("|---|---|---|")
+    for size, geo, chunk, fps in (("512 x 1028", HALF_MODULE, None, 900), ("Eiger2 4M", EIGER2_4M, chunk_4m, 200)):
+        row = []
+        # wedges of 25 (512 x 1028) or 50 (4M) frames: L = one file per wedge, V = files of 10 or 30
+        for lay, ipf in (("L", 25 if fps == 900 else 50), ("V", 10 if fps == 900 else 30)):
+            d = tmp / f"tp_{lay}"
+            rp = make_collection(d, 4, fps, 144 if fps == 900 else 16, ipf, geo, chunk)
+            ratio, got = throughput(rp, n_rounds)
+            assert got == lay, f"throughput {size} {lay}: written as {got}"
+            row.append(f"{ratio:.3f} ({'met' if ratio >= 0.97 else 'MISSED'})")
+            shutil.rmtree(d)
+        say(f"| {size} | {row[0]} | {row[1]} |")
+    say()
+
+
+def command_line(tmp: Path, say) -> None:
+    say("## Command line (fresh process, median of 5)")
+    say()
+    rp = make_collection(tmp / "cli", 4, 3600, 144, 100, SMALL)
+    h, py = cli_help(), interpreter_floor()
+    say(f"- `mxcube-interleave --help`: {h:.3f} s (goal < 0.3 s {'met' if h < 0.3 else 'MISSED'}); "
+        f"`python -c pass`: {py:.3f} s")
+    say(f"- `mxcube-interleave repackage --record` (144 wedges, 32 x 16, L), end to end: {cli_repackage(rp):.3f} s")
+
+
 # -- report ----------------------------------------------------------------------------------------
 def machine() -> str:
     cpu = platform.processor() or "?"
@@ -498,6 +528,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--only-pixels", action="store_true", help="only the 4M ÷ 32 x 16 pixel-independence rounds")
     ap.add_argument("--only-scaling", action="store_true", help="only the scaling table")
+    ap.add_argument("--only-cli", action="store_true", help="only the command-line timings")
+    ap.add_argument("--only-throughput", action="store_true", help="only the read-throughput table")
     ap.add_argument("--skip-main", action="store_true",
                     help="skip the 144-wedge table against the peers (the slowest part: 4M pixel copies)")
     args = ap.parse_args()
@@ -517,6 +549,16 @@ def main() -> None:
             scaling(tmp, args.quick, say)
             if not args.no_doc:
                 write_doc(lines, "bench_repackage_scaling")
+            return
+        if args.only_cli:
+            command_line(tmp, say)
+            if not args.no_doc:
+                write_doc(lines, "bench_repackage_cli")
+            return
+        if args.only_throughput:
+            read_throughput(tmp, chunk_4m, n_rounds, say)
+            if not args.no_doc:
+                write_doc(lines, "bench_repackage_throughput")
             return
         if args.only_pixels:
             pixel_independence(tmp, chunk_4m, n_rounds, say)
@@ -567,31 +609,9 @@ def main() -> None:
                        if "nexgen" in small and "nexgen" in big else ""))
             say()
         pixel_independence(tmp, chunk_4m, n_rounds, say)
-        say("## Read throughput through the sweep master ÷ direct from the data files (sweep A, median of "
-            f"{n_rounds} interleaved rounds)")
-        say()
-        say("| frames | L | V |")
-        say("|---|---|---|")
-        for size, geo, chunk, fps in (("512 x 1028", HALF_MODULE, None, 900), ("Eiger2 4M", EIGER2_4M, chunk_4m, 200)):
-            row = []
-            # wedges of 25 (512 x 1028) or 50 (4M) frames: L = one file per wedge, V = files of 10 or 30
-            for lay, ipf in (("L", 25 if fps == 900 else 50), ("V", 10 if fps == 900 else 30)):
-                d = tmp / f"tp_{lay}"
-                rp = make_collection(d, 4, fps, 144 if fps == 900 else 16, ipf, geo, chunk)
-                ratio, got = throughput(rp, n_rounds)
-                assert got == lay, f"throughput {size} {lay}: written as {got}"
-                row.append(f"{ratio:.3f} ({'met' if ratio >= 0.97 else 'MISSED'})")
-                shutil.rmtree(d)
-            say(f"| {size} | {row[0]} | {row[1]} |")
-        say()
+        read_throughput(tmp, chunk_4m, n_rounds, say)
         scaling(tmp, args.quick, say)
-        say("## Command line (fresh process, median of 5)")
-        say()
-        rp = make_collection(tmp / "cli", 4, 3600, 144, 100, SMALL)
-        h, py = cli_help(), interpreter_floor()
-        say(f"- `mxcube-interleave --help`: {h:.3f} s (goal < 0.3 s {'met' if h < 0.3 else 'MISSED'}); "
-            f"`python -c pass`: {py:.3f} s")
-        say(f"- `mxcube-interleave repackage --record` (144 wedges, 32 x 16, L), end to end: {cli_repackage(rp):.3f} s")
+        command_line(tmp, say)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not args.no_doc:
