@@ -442,7 +442,7 @@ def interpreter_floor(repeats: int = 5) -> float:
     return statistics.median(ts)
 
 
-def scaling(tmp: Path, quick: bool, say) -> None:
+def scaling(tmp: Path, quick: bool, say, points: list[int] | None = None) -> None:
     """Repackaging time and peak memory from 16 to 10 000 wedges, each in a fresh process."""
     say("## Scaling: 4 sweeps, links, one data file per wedge, 32 x 16 frames (fresh process each; median of 3 "
         "runs up to 1 000 wedges, one run at 10 000)")
@@ -450,7 +450,7 @@ def scaling(tmp: Path, quick: bool, say) -> None:
     say("| wedges | frames | seconds | ms per wedge | peak RSS, VmHWM (MB) | VmHWM growth over the imports (MB) | "
         "Python heap peak, tracemalloc (MB) |")
     say("|---|---|---|---|---|---|---|")
-    for n in ((16, 144, 1000) if quick else (16, 144, 1000, 10000)):
+    for n in points or ((16, 144, 1000) if quick else (16, 144, 1000, 10000)):
         wedge = max(1, 3600 // (n // 4))
         d = tmp / f"scale_{n}"
         rp = make_copied_collection(d, 4, n, wedge, SMALL)
@@ -529,6 +529,8 @@ def main() -> None:
     ap.add_argument("--only-pixels", action="store_true", help="only the 4M ÷ 32 x 16 pixel-independence rounds")
     ap.add_argument("--only-scaling", action="store_true", help="only the scaling table")
     ap.add_argument("--only-cli", action="store_true", help="only the command-line timings")
+    ap.add_argument("--points", type=int, nargs="+", default=None,
+                    help="the scaling table's wedge counts (default 16 144 1000 10000; --quick: up to 1000)")
     ap.add_argument("--only-throughput", action="store_true", help="only the read-throughput table")
     ap.add_argument("--skip-main", action="store_true",
                     help="skip the 144-wedge table against the peers (the slowest part: 4M pixel copies)")
@@ -546,7 +548,7 @@ def main() -> None:
         say(f"Machine: {machine()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.")
         say()
         if args.only_scaling:
-            scaling(tmp, args.quick, say)
+            scaling(tmp, args.quick, say, args.points)
             if not args.no_doc:
                 write_doc(lines, "bench_repackage_scaling")
             return
