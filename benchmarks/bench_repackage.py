@@ -11,7 +11,8 @@ Every case is timed in interleaved rounds (project, peers, project, ...) and the
 ratios are of medians of the same run. Peers:
 
 - raw pixel copy: every frame's stored chunk copied into one new file per sweep with
-  ``read_direct_chunk``/``write_direct_chunk`` (no decompression): the cheapest real copy;
+  ``read_direct_chunk``/``write_direct_chunk`` (no decompression) and fsync'd, as the project
+  fsyncs its masters: the cheapest real copy;
 - open floor: opening every detector master and data file of the collection once with h5py;
 - nexgen: nexgen's ``NXmxFileWriter`` (``write`` + ``write_vds``) per sweep on the same data
   files, called as its beamline tools call it (``beamlines/I19_2_gda_nxs.py: eiger_writer``). Its
@@ -19,7 +20,8 @@ ratios are of medians of the same run. Peers:
   nexgen writes one VDS over the sweep's data files as if each held 1 000 frames and does no
   validation: it does not do the same job, it is the nearest writer there is.
 
-Also: scaling 16 -> 10 000 wedges (each in a fresh process, with its peak RSS), frame read
+Also: scaling 16 -> 10 000 wedges (each in a fresh process, with its peak RSS and, up to 1 000
+wedges, the tracemalloc peak; the collections are byte copies of one series per sweep), frame read
 throughput through L and V masters against direct reads (512 x 1028 and 4M), and the command
 line's ``--help`` in a fresh process.
 
@@ -128,6 +130,66 @@ def make_collection(directory: Path, n_sweeps: int, frames_per_sweep: int, n_wed
     return path
 
 
+def make_copied_collection(directory: Path, n_sweeps: int, n_wedges: int, wedge: int, geometry: DetectorGeometry) -> Path:
+    """The same interleaved collection as ``make_collection`` with one data file per wedge, made
+    quickly for the scaling table (10 000 wedges are 20 000 files): one series per sweep is written
+    by the simulated detector, every other wedge is a copy of its sweep's bytes with the per-wedge
+    values patched in place (omega and omega_end at their stored offsets, the data file's name in
+    the link: series names of equal length). Asserted on the first copy by reading it back."""
+    directory.mkdir(parents=True, exist_ok=True)
+    seeds = []
+    for s in range(n_sweeps):
+        series = f"bench_9{s}999"  # the length of bench_00001 .. bench_10000
+        spec = SeriesSpec(directory=directory, series=series, n_images=wedge, images_per_file=wedge,
+                          omega_start=0.0, omega_increment=0.1, wavelength_A=WAVELENGTHS[s], exposure_time=0.01,
+                          detector=geometry)
+        w = SeriesWriter(spec)
+        _write_frames(w, wedge, np.random.default_rng(1).poisson(3.0, geometry.shape).astype(geometry.dtype), None)
+        res = w.close()
+        master, (data,) = series_files(series, wedge, wedge)
+        with h5py.File(directory / master, "r") as f:
+            offsets = [f[p].id.get_offset() for p in ("/entry/sample/transformations/omega",
+                                                      "/entry/sample/transformations/omega_end",
+                                                      "/entry/sample/goniometer/omega",
+                                                      "/entry/sample/goniometer/omega_end") if p in f]
+            assert all(o is not None for o in offsets) and f["/entry/sample/transformations/omega"].dtype == np.float64
+        raw = (directory / master).read_bytes()
+        assert raw.count(data.encode()) == 1, "the data file's name must occur once in the master"
+        seeds.append((raw, (directory / data).read_bytes(), data.encode(), offsets, res))
+        (directory / master).unlink()
+        (directory / data).unlink()
+    rec_wedges = []
+    g = order = 0
+    for k in range(n_wedges // n_sweeps):
+        for s in range(n_sweeps):
+            raw, data_bytes, seed_data, offsets, res = seeds[s]
+            master, (data,) = series_files(f"bench_{order + 1:05d}", wedge, wedge)
+            omega = (k * wedge + np.arange(wedge, dtype=np.float64)) * 0.1
+            buf = bytearray(raw.replace(seed_data, data.encode()))
+            for off, values in zip(offsets, (omega, omega + 0.1, omega, omega + 0.1)):
+                buf[off:off + 8 * wedge] = values.tobytes()
+            (directory / master).write_bytes(buf)
+            (directory / data).write_bytes(data_bytes)
+            if order == n_sweeps:  # the first patched copy reads back as intended
+                with h5py.File(directory / master, "r") as f:
+                    assert np.array_equal(f["/entry/sample/transformations/omega"][()], omega)
+                    assert f["/entry/data/data_000001"].shape[0] == wedge
+            rec_wedges.append(WedgeRecord(order=order, sweep="ABCD"[s], sweep_first_frame=k * wedge + 1, n=wedge,
+                                          n_collected=wedge, first_global=g + 1, omega_start=k * wedge * 0.1,
+                                          source_master=master, data_files=[data], status="complete",
+                                          start_time=res.start_time, end_time=res.end_time))
+            g += wedge
+            order += 1
+    n_frames = n_wedges // n_sweeps * wedge
+    rec = AcquisitionRecord(acquisition_id="bench", prefix="bench", status="completed",
+                            sweeps=[SweepRecord(id="ABCD"[s], wavelength_A=WAVELENGTHS[s], omega_start=0.0,
+                                                omega_increment=0.1, n_frames=n_frames) for s in range(n_sweeps)],
+                            wedges=rec_wedges)
+    path = record_path(directory, "bench")
+    rec.save(path)
+    return path
+
+
 def _files(rp: Path) -> tuple[list[Path], dict[str, list[Path]]]:
     """(every detector master and data file, data files of each sweep in sweep order)."""
     rec = AcquisitionRecord.load(rp)
@@ -171,6 +233,8 @@ def raw_copy(rp: Path, out: Path) -> float:
                     mask, data = src.read_direct_chunk((i, 0, 0))
                     ds.write_direct_chunk((n, 0, 0), data, filter_mask=mask)
                     n += 1
+        with open(out / f"copy_{sid}.h5", "rb+") as fh:
+            os.fsync(fh.fileno())  # on disk, as the project's masters are (and no write-back left for the next case)
         for h in handles:
             h.close()
     t = time.perf_counter() - t0
@@ -326,12 +390,24 @@ for _ in range({repeats}):
     repackage_record(rp, "after", save_record=False)
     ts.append(time.perf_counter() - t0)
 peak = hwm()
-print(json.dumps({{"t": statistics.median(ts), "peak_mb": peak / 1024, "run_mb": (peak - base) / 1024}}))
+traced = None
+if {traced}:  # one more run under tracemalloc (it slows the run: not timed)
+    import tracemalloc
+    for m in rp.parent.glob("bench_[A-D]_master.h5"):
+        m.unlink()
+    _HEADERS.clear()
+    tracemalloc.start()
+    repackage_record(rp, "after", save_record=False)
+    traced = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+print(json.dumps({{"t": statistics.median(ts), "peak_mb": peak / 1024, "run_mb": (peak - base) / 1024,
+                  "traced_mb": traced}}))
 """
 
 
-def scale_point(rp: Path, repeats: int = 3) -> dict:
-    out = subprocess.run([sys.executable, "-c", SCALE.format(root=str(ROOT), rp=str(rp), repeats=repeats)],
+def scale_point(rp: Path, repeats: int = 3, traced: bool = True) -> dict:
+    out = subprocess.run([sys.executable, "-c", SCALE.format(root=str(ROOT), rp=str(rp), repeats=repeats,
+                                                             traced=traced)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -366,22 +442,55 @@ def interpreter_floor(repeats: int = 5) -> float:
     return statistics.median(ts)
 
 
-def scaling(tmp: Path, quick: bool, say) -> None:
+def scaling(tmp: Path, quick: bool, say, points: list[int] | None = None) -> None:
     """Repackaging time and peak memory from 16 to 10 000 wedges, each in a fresh process."""
-    say("## Scaling: 4 sweeps, links, one data file per wedge, 32 x 16 frames (fresh process each, median of 3; "
-        "one run at 10 000)")
+    say("## Scaling: 4 sweeps, links, one data file per wedge, 32 x 16 frames (fresh process each; median of 3 "
+        "runs up to 1 000 wedges, one run at 10 000)")
     say()
-    say("| wedges | frames | seconds | ms per wedge | peak RSS, VmHWM (MB) | growth over the imports (MB) |")
-    say("|---|---|---|---|---|---|")
-    for n in ((16, 144, 1000) if quick else (16, 144, 1000, 10000)):
+    say("| wedges | frames | seconds | ms per wedge | peak RSS, VmHWM (MB) | VmHWM growth over the imports (MB) | "
+        "Python heap peak, tracemalloc (MB) |")
+    say("|---|---|---|---|---|---|---|")
+    for n in points or ((16, 144, 1000) if quick else (16, 144, 1000, 10000)):
         wedge = max(1, 3600 // (n // 4))
         d = tmp / f"scale_{n}"
-        rp = make_collection(d, 4, wedge * (n // 4), n, wedge, SMALL)
-        p = scale_point(rp, repeats=1 if n > 1000 else 3)
+        rp = make_copied_collection(d, 4, n, wedge, SMALL)
+        big = n > 1000
+        p = scale_point(rp, repeats=1 if big else 3, traced=not big)
+        traced = "not run (one more run of minutes)" if p["traced_mb"] is None else f"{p['traced_mb']:.0f}"
         say(f"| {n} | {wedge * n} | {fmt(p['t'])} | {1000 * p['t'] / n:.2f} | {p['peak_mb']:.0f} | "
-            f"{p['run_mb']:.0f} |")
+            f"{p['run_mb']:.0f} | {traced} |")
         shutil.rmtree(d)
     say()
+
+
+def read_throughput(tmp: Path, chunk_4m: bytes, n_rounds: int, say) -> None:
+    say("## Read throughput through the sweep master ÷ direct from the data files (sweep A, median of "
+        f"{n_rounds} interleaved rounds)")
+    say()
+    say("| frames | L | V |")
+    say("|---|---|---|")
+    for size, geo, chunk, fps in (("512 x 1028", HALF_MODULE, None, 900), ("Eiger2 4M", EIGER2_4M, chunk_4m, 200)):
+        row = []
+        # wedges of 25 (512 x 1028) or 50 (4M) frames: L = one file per wedge, V = files of 10 or 30
+        for lay, ipf in (("L", 25 if fps == 900 else 50), ("V", 10 if fps == 900 else 30)):
+            d = tmp / f"tp_{lay}"
+            rp = make_collection(d, 4, fps, 144 if fps == 900 else 16, ipf, geo, chunk)
+            ratio, got = throughput(rp, n_rounds)
+            assert got == lay, f"throughput {size} {lay}: written as {got}"
+            row.append(f"{ratio:.3f} ({'met' if ratio >= 0.97 else 'MISSED'})")
+            shutil.rmtree(d)
+        say(f"| {size} | {row[0]} | {row[1]} |")
+    say()
+
+
+def command_line(tmp: Path, say) -> None:
+    say("## Command line (fresh process, median of 5)")
+    say()
+    rp = make_collection(tmp / "cli", 4, 3600, 144, 100, SMALL)
+    h, py = cli_help(), interpreter_floor()
+    say(f"- `mxcube-interleave --help`: {h:.3f} s (goal < 0.3 s {'met' if h < 0.3 else 'MISSED'}); "
+        f"`python -c pass`: {py:.3f} s")
+    say(f"- `mxcube-interleave repackage --record` (144 wedges, 32 x 16, L), end to end: {cli_repackage(rp):.3f} s")
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -419,6 +528,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--only-pixels", action="store_true", help="only the 4M ÷ 32 x 16 pixel-independence rounds")
     ap.add_argument("--only-scaling", action="store_true", help="only the scaling table")
+    ap.add_argument("--only-cli", action="store_true", help="only the command-line timings")
+    ap.add_argument("--points", type=int, nargs="+", default=None,
+                    help="the scaling table's wedge counts (default 16 144 1000 10000; --quick: up to 1000)")
+    ap.add_argument("--only-throughput", action="store_true", help="only the read-throughput table")
     ap.add_argument("--skip-main", action="store_true",
                     help="skip the 144-wedge table against the peers (the slowest part: 4M pixel copies)")
     args = ap.parse_args()
@@ -435,9 +548,19 @@ def main() -> None:
         say(f"Machine: {machine()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.")
         say()
         if args.only_scaling:
-            scaling(tmp, args.quick, say)
+            scaling(tmp, args.quick, say, args.points)
             if not args.no_doc:
                 write_doc(lines, "bench_repackage_scaling")
+            return
+        if args.only_cli:
+            command_line(tmp, say)
+            if not args.no_doc:
+                write_doc(lines, "bench_repackage_cli")
+            return
+        if args.only_throughput:
+            read_throughput(tmp, chunk_4m, n_rounds, say)
+            if not args.no_doc:
+                write_doc(lines, "bench_repackage_throughput")
             return
         if args.only_pixels:
             pixel_independence(tmp, chunk_4m, n_rounds, say)
@@ -451,7 +574,7 @@ def main() -> None:
             say("Eiger2 4M frames: 2068 x 2162 uint16, bslz4, one stored chunk of "
                 f"{len(chunk_4m) / 1e6:.2f} MB per frame ({len(chunk_4m) * 14400 / 1e9:.1f} GB per collection).")
             say()
-            say("| frames | layout | project | raw pixel copy | open floor | nexgen | project ÷ copy | "
+            say("| frames | layout | project | raw pixel copy (fsync'd) | open floor | nexgen | project ÷ copy | "
                 "project ÷ floor | project ÷ nexgen |")
             say("|---|---|---|---|---|---|---|---|---|")
             results: dict[tuple[str, str], dict[str, float]] = {}
@@ -488,31 +611,9 @@ def main() -> None:
                        if "nexgen" in small and "nexgen" in big else ""))
             say()
         pixel_independence(tmp, chunk_4m, n_rounds, say)
-        say("## Read throughput through the sweep master ÷ direct from the data files (sweep A, median of "
-            f"{n_rounds} interleaved rounds)")
-        say()
-        say("| frames | L | V |")
-        say("|---|---|---|")
-        for size, geo, chunk, fps in (("512 x 1028", HALF_MODULE, None, 900), ("Eiger2 4M", EIGER2_4M, chunk_4m, 200)):
-            row = []
-            # wedges of 25 (512 x 1028) or 50 (4M) frames: L = one file per wedge, V = files of 10 or 30
-            for lay, ipf in (("L", 25 if fps == 900 else 50), ("V", 10 if fps == 900 else 30)):
-                d = tmp / f"tp_{lay}"
-                rp = make_collection(d, 4, fps, 144 if fps == 900 else 16, ipf, geo, chunk)
-                ratio, got = throughput(rp, n_rounds)
-                assert got == lay, f"throughput {size} {lay}: written as {got}"
-                row.append(f"{ratio:.3f} ({'met' if ratio >= 0.97 else 'MISSED'})")
-                shutil.rmtree(d)
-            say(f"| {size} | {row[0]} | {row[1]} |")
-        say()
+        read_throughput(tmp, chunk_4m, n_rounds, say)
         scaling(tmp, args.quick, say)
-        say("## Command line (fresh process, median of 5)")
-        say()
-        rp = make_collection(tmp / "cli", 4, 3600, 144, 100, SMALL)
-        h, py = cli_help(), interpreter_floor()
-        say(f"- `mxcube-interleave --help`: {h:.3f} s (goal < 0.3 s {'met' if h < 0.3 else 'MISSED'}); "
-            f"`python -c pass`: {py:.3f} s")
-        say(f"- `mxcube-interleave repackage --record` (144 wedges, 32 x 16, L), end to end: {cli_repackage(rp):.3f} s")
+        command_line(tmp, say)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not args.no_doc:

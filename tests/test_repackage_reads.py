@@ -1,5 +1,6 @@
-"""What the repackager reads: no pixel decoded for layout L, at most one frame per source file for
-layout V, every data file opened once per run, and nothing heavy imported to print --help.
+"""What the repackager reads: no pixel decoded for layout L, one frame per storage (dtype, filters,
+chunks) of a sweep for layout V, every data file opened once per run, and nothing heavy imported to
+print --help.
 
 Counts, not times: which HDF5 calls happen is what makes the cost independent of the pixels.
 """
@@ -41,7 +42,7 @@ def test_layout_l_decodes_no_frame(tmp_path, decodes):
     assert decodes == []
 
 
-def test_layout_v_decodes_at_most_one_frame_per_source_file(tmp_path, decodes):
+def test_layout_v_decodes_one_frame_per_storage_of_a_sweep(tmp_path, decodes):
     rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=3)
     res = repackage_record(rp, "after")
     assert {m.layout for m in res.masters} == {"V"}
@@ -51,6 +52,7 @@ def test_layout_v_decodes_at_most_one_frame_per_source_file(tmp_path, decodes):
             sources |= {(m.master, vs.file_name) for vs in f["/entry/data/data_000001"].virtual_sources()}
     assert 0 < len(decodes) <= len(sources)
     assert len(set(decodes)) == len(decodes)  # none decoded twice
+    assert len(decodes) == len(res.masters)  # every source of a sweep stored alike: one frame each
 
 
 def test_every_data_file_is_opened_once_per_run(tmp_path, monkeypatch):
@@ -66,6 +68,10 @@ def test_every_data_file_is_opened_once_per_run(tmp_path, monkeypatch):
     repackage_record(rp, "after")
     data = {k: v for k, v in opened.items() if "_data_0" in k.rsplit("/", 1)[-1]}
     assert data and set(data.values()) == {1}, data
+    # detector masters too, the sweeps' templates included (read, then copied from the same open)
+    masters = {k: v for k, v in opened.items() if k.endswith("_master.h5") and ".tmp" not in k
+               and not any(f"_{s}_master" in k for s in "AB")}
+    assert masters and set(masters.values()) == {1}, masters
 
 
 def test_same_bytes_elsewhere_pass_and_other_bytes_fail(tmp_path):

@@ -41,6 +41,18 @@ class OpenDataFiles:
         self.limit = _limit() if limit is None else limit
         self._files: dict[str, h5py.h5f.FileID] = {}
         self._datasets: dict[tuple[str, str], h5py.h5d.DatasetID] = {}
+        self._masters: dict[str, h5py.h5f.FileID] = {}  # template masters, read once and copied from
+
+    def keep_master(self, path: os.PathLike[str] | str, fid: h5py.h5f.FileID) -> None:
+        """Keep a detector master open (a sweep's template): its copy reuses this open."""
+        old = self._masters.pop(os.fspath(path), None)
+        if old is not None:
+            old.close()
+        self._masters[os.fspath(path)] = fid
+
+    def master(self, path: os.PathLike[str] | str) -> h5py.h5f.FileID | None:
+        """The open detector master kept by ``keep_master``, or None."""
+        return self._masters.get(os.fspath(path))
 
     def __len__(self) -> int:
         return len(self._files)
@@ -77,11 +89,12 @@ class OpenDataFiles:
         for ds in self._datasets.values():
             with contextlib.suppress(Exception):
                 ds.close()
-        for fid in self._files.values():
+        for fid in (*self._files.values(), *self._masters.values()):
             with contextlib.suppress(Exception):
                 fid.close()
         self._datasets.clear()
         self._files.clear()
+        self._masters.clear()
 
 
 _CURRENT: ContextVar[OpenDataFiles | None] = ContextVar("mxcubecore_interleave_open_data_files", default=None)

@@ -112,7 +112,7 @@ def collection_from_record(
             else:
                 if src is None:
                     raise RepackageError(f"collected wedge {w.order} (sweep {s.id}) has no source_master in the record")
-                info = read_series(src, brief=True)
+                info = read_series(src, brief=True, keep=first_template is None)  # the template: kept open
                 if info.n != w.n_collected:
                     raise RepackageError(f"{src} holds {info.n} frames but the record says wedge {w.order} "
                                          f"collected {w.n_collected}")

@@ -49,6 +49,9 @@ class SeriesInfo:
         return self.master.name[: -len("_master.h5")] if self.master.name.endswith("_master.h5") else self.master.stem
 
 
+_SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
+
+
 class _Reader:
     """Low-level reads from one open file, each group opened once: a master has many small
     datasets, the high-level API costs ~0.2 ms per read, and opening a dataset by its full path
@@ -89,6 +92,12 @@ class _Reader:
         dsid = self.dataset(path)
         if dsid is None:
             return None
+        out = np.empty((), dtype=np.float64)
+        try:  # one stored number (a scalar or a 1-element dataset): one read, HDF5 converts it
+            dsid.read(_SCALAR_SPACE, h5py.h5s.ALL, out, mtype=h5py.h5t.NATIVE_DOUBLE)
+            return float(out)
+        except OSError:
+            pass  # not numeric, or not one number: below
         dtype = dsid.dtype  # each .dtype/.shape of an id builds a new HDF5 object: ask once
         if dtype.kind not in "iuf":
             return None
@@ -283,11 +292,12 @@ def data_storage(path: Path, dataset: str = DEFAULT_DATASET) -> tuple:
     return (np.dtype(hdr.dtype).str, *hdr.storage)
 
 
-def read_series(master: str | os.PathLike[str], *, brief: bool = False) -> SeriesInfo:
+def read_series(master: str | os.PathLike[str], *, brief: bool = False, keep: bool = False) -> SeriesInfo:
     """Everything the repackager needs from one detector series, checked file by file.
 
     ``brief``: skip kappa, phi and times (the acquisition record has them); a 144-wedge collection
-    reads 144 masters, and every HDF5 read counts.
+    reads 144 masters, and every HDF5 read counts. ``keep``: inside a run, keep the master open
+    for the template copy (a sweep's template is one of its wedges' masters: opened once).
     """
     master = Path(master)
     try:  # low-level: h5py.File's open and close cost ~1 ms more per master, and there are 144
@@ -299,11 +309,19 @@ def read_series(master: str | os.PathLike[str], *, brief: bool = False) -> Serie
             raise RepackageError(f"detector master {master} is missing") from None
         raise RepackageError(f"cannot read detector master {master}: {exc}") from exc
     r = _Reader(fid)
+    run = current_files() if keep else None
     try:
-        return _read_series(master, r, brief)
-    finally:
+        info = _read_series(master, r, brief)
+    except BaseException:
         r.close()
         fid.close()
+        raise
+    r.close()
+    if run is not None:
+        run.keep_master(master, fid)
+    else:
+        fid.close()
+    return info
 
 
 def _read_series(master: Path, r: _Reader, brief: bool) -> SeriesInfo:

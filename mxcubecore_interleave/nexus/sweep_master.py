@@ -8,6 +8,7 @@ acquisition order. No pixel is copied.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -112,11 +113,15 @@ def _relink(entry: h5py.Group, template: Path, master_dir: Path) -> None:
 def copy_template(template: Path, f: h5py.File, master_dir: Path | None = None) -> int:
     """Copy the template's header; returns its frame count (the length of its per-frame axes).
     External links in it are rewritten relative to ``master_dir`` (the sweep master's directory)."""
+    from .datafiles import current
+
+    run = current()
+    kept = run.master(template) if run is not None else None  # read by this run already: no second open
     try:
-        src = h5py.File(template, "r")
+        src = h5py.File(kept) if kept is not None else h5py.File(template, "r")
     except OSError as exc:
         raise RepackageError(f"cannot read the template master {template}: {exc}") from exc
-    with src:
+    with contextlib.nullcontext(src) if kept is not None else src:
         if "entry" not in src:
             raise RepackageError(f"template master {template} has no /entry")
         for k, v in src.attrs.items():
@@ -216,25 +221,38 @@ def write_goniometer(entry: h5py.Group, sweep: Sweep, n_template: int) -> None:
         g = f.get(gpath)
         if not isinstance(g, h5py.Group):
             continue
-        for name in list(g):
-            obj = g.get(name)
-            if not isinstance(obj, h5py.Dataset):
+        gid = g.id
+        for bname in list(gid):  # low-level: ~20 datasets per sweep master, each asked its type and shape
+            name = bname.decode()
+            try:
+                if h5py.h5g.get_objinfo(gid, bname).type != h5py.h5g.DATASET:
+                    continue
+            except (KeyError, OSError, ValueError):  # a dangling link: nothing to rewrite
                 continue
-            if name == "omega":
-                _replace(g, name, omega, dtype=np.float64 if obj.dtype.itemsize >= 8 else obj.dtype)
-            elif name == "omega_end":
-                _replace(g, name, omega + inc, dtype=np.float64 if obj.dtype.itemsize >= 8 else obj.dtype)
-            elif name in ("omega_increment_set", "omega_range_average"):
+            if name in ("omega_increment_set", "omega_range_average"):
                 _replace(g, name, inc)
-            elif name == "omega_range_total":
+                continue
+            if name == "omega_range_total":
                 _replace(g, name, inc * nP)
-            elif obj.ndim == 1 and obj.shape[0] == n_template and n_template > 0:
-                values = obj[()]
+                continue
+            dsid = h5py.h5d.open(gid, bname)
+            dtype, shape = dsid.dtype, dsid.shape
+            if name == "omega":
+                dsid.close()
+                _replace(g, name, omega, dtype=np.float64 if dtype.itemsize >= 8 else dtype)
+            elif name == "omega_end":
+                dsid.close()
+                _replace(g, name, omega + inc, dtype=np.float64 if dtype.itemsize >= 8 else dtype)
+            elif len(shape) == 1 and shape[0] == n_template and n_template > 0:
+                values = h5py.Dataset(dsid)[()]
+                dsid.close()
                 if np.ptp(values) > 1e-9:
                     raise RepackageError(f"template master {sweep.template}: {gpath}/{name} changes during its series "
                                          f"({values.min():g} to {values.max():g}); only omega scans are supported, "
                                          "nothing was written")
-                _replace(g, name, np.full(nP, values[0], dtype=obj.dtype))
+                _replace(g, name, np.full(nP, values[0], dtype=dtype))
+            else:
+                dsid.close()
     tr = f.get("/entry/sample/transformations")
     if isinstance(tr, h5py.Group) and "omega" in tr:
         if "omega_end" not in tr:

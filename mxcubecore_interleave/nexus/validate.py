@@ -278,12 +278,19 @@ class _Direct:
         self.own: dict[tuple[Path, str], tuple[object, _Stack]] = {}
         self.stacks: dict[tuple[Path, str], _Stack] = {}
 
-    def get(self, path: Path, dataset: str) -> _Stack:
+    def get(self, path: Path, dataset: str, via: _Stack | None = None) -> _Stack:
+        """``via``: a dataset opened through a sweep master's link; when HDF5 resolved that link
+        to this very file (the name it opened, no HDF5_EXT_PREFIX redirecting links), it is the
+        file's own dataset and is used as it is, instead of opening the file a second time."""
         key = (path, dataset)
         st = self.stacks.get(key)
         if st is not None:
             return st
         dsid = self.run.dataset(path, dataset) if self.run is not None else None
+        if dsid is None and via is not None and not os.environ.get("HDF5_EXT_PREFIX"):
+            name = os.path.normpath(os.fsdecode(h5py.h5f.get_name(via.id)))
+            if name == os.path.normpath(path) and h5py.h5i.get_name(via.id) == dataset.encode():
+                return via  # not kept: the caller's link open closes it
         if dsid is None:
             fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY)
             try:
@@ -350,7 +357,7 @@ class _FrameCheck:
                 return
             path = seg.file.path
             try:
-                same = same_frame(via, k - start, self.direct.get(path, seg.file.dataset), idx)
+                same = same_frame(via, k - start, self.direct.get(path, seg.file.dataset, via), idx)
             except (KeyError, OSError, IndexError, ValueError) as exc:
                 self.fail(self._unreadable(k, w, path, idx, exc))
                 continue
@@ -363,9 +370,12 @@ class _FrameCheck:
                       lengths: dict[tuple[str, str], int]) -> None:
         """Layout V, from the virtual layout itself: every wanted frame maps to its file, dataset
         and index; the whole mapping equals the sweep's (every frame, not only the wanted ones);
-        every source holds the frames mapped from it; then one frame per source file is decoded
-        through the virtual dataset, once: HDF5 resolves the source and its filter decodes it (a
-        source it cannot open reads as fill)."""
+        every source holds the frames mapped from it; then one frame is decoded through the
+        virtual dataset per storage (dtype, filter pipeline, chunks) among the sources: HDF5
+        resolves a relative source against the master's directory and its filter decodes it (a
+        source it cannot open reads as fill). Every other source is the file the run opened at
+        that very path (the mapping equals the sweep's), so it resolves the same way; only when
+        ``HDF5_VDS_PREFIX`` redirects sources is one frame per source file decoded and compared."""
         starts = [r[0] for r in runs]
         for k, seg, idx, w in self.wanted:
             n = lengths.get((os.fspath(seg.file.path), seg.file.dataset))
@@ -392,15 +402,18 @@ class _FrameCheck:
                 self.fail(f"{self.shown}: data_000001 maps frames {start + 1}..{start + count} of {Path(path).name}, "
                           f"which holds {n} (the rest would read as fill values)")
                 return
-        decoded: set[str] = set()
+        from .series import data_storage
+
+        decoded: set[object] = set()
         prefix = bool(os.environ.get("HDF5_VDS_PREFIX"))
         fill = np.zeros((), dtype=via.dtype)
         via.id.get_create_plist().get_fill_value(fill)  # once: a VDS's plist copies every mapping
         for k, seg, idx, w in self.wanted:
-            name = os.fspath(seg.file.path)
-            if name in decoded:
+            # per source file under a prefix (it may redirect each), else per storage
+            key = os.fspath(seg.file.path) if prefix else data_storage(seg.file.path, seg.file.dataset)
+            if key in decoded:
                 continue
-            decoded.add(name)
+            decoded.add(key)
             try:
                 got_frame = via.frame(k)
                 suspicious = prefix or bool(np.all(got_frame == fill[()]))
