@@ -87,6 +87,7 @@ from mxcubecore_interleave.goniometer import has_motor, move_motors, read_motors
 from mxcubecore_interleave.queue_entries.collection_directory import choose_run, data_directory, run_of
 from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, store_lims, update_sweep
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
+from mxcubecore_interleave.queue_entries.task_outcome import announce, outcome_of
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
 
 __all__ = [
@@ -498,7 +499,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                 state = "failed"
             if current is not None:
                 self._settle_killed_wedge(current)
-            self._finish(state, model)
+            self._finish(state, model, str(exc) or type(exc).__name__)
             if isinstance(exc, gevent.GreenletExit):
                 raise
             if isinstance(exc, (QueueAbortedException, QueueExecutionException)):
@@ -709,7 +710,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         if view is not None:
             view.setText(1, f"wedge {idx + 1} of {n}, image {done} of {total}")
 
-    def _finish(self, state: str, model) -> None:
+    def _finish(self, state: str, model, reason: str | None = None) -> None:
         """Final record status, LIMS updates with the frames collected, sweep masters."""
         keeper = self.keeper
         if keeper is None:
@@ -724,12 +725,10 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         keeper.set_status(state)
         finalize_lims(keeper, model, state)
         keeper.save()
-        try:
-            HWR.beamline.queue_manager.emit("queue_interleaved_finished", ())
-        except Exception:
-            pass
-        user_log.info("Interleaved collection %s %s: %s", keeper.record.prefix, state,
-                      ", ".join(f"{k} {v} frames" for k, v in collected.items()))
+        outcome = outcome_of(keeper.record, state, reason or self._failure)
+        (user_log.info if state == "completed" else user_log.warning)(
+            "%s (%s)", outcome.message, ", ".join(f"{k} {v} frames" for k, v in collected.items()))
+        announce(HWR.beamline.queue_manager, model, outcome)
 
     def _sweep_masters(self, stage: Literal["before", "after"]) -> list[Path]:
         keeper = self.keeper
