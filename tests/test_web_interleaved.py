@@ -26,6 +26,7 @@ from .test_web_app import SAMPLE_ID, WebSession, web  # noqa: E402,F401 (fixture
 pytestmark = [pytest.mark.web, pytest.mark.beamline]
 
 TASK = "interleaved_collection"
+UNCOLLECTED, RUNNING, FAILED, COLLECTED = 0, 1, 2, 4  # mxcubeweb's task states (mxcubecore.queuelib)
 
 
 def _sweeps(n: int = 4, exp: float = 0.01) -> list[dict]:
@@ -54,6 +55,12 @@ def _run(web: WebSession, timeout: float = 120) -> None:
     assert response.status_code == 200, response.data
     web.wait_for(qm.is_executing, timeout=30)
     web.wait_for(lambda: not qm.is_executing(), timeout=timeout)
+
+
+def _task_events_of_the_task(task_events: list[dict]) -> list[dict]:
+    """The ``task`` events about the interleaved node (its group and sample have their own)."""
+    node_id = _interleaved_model()._node_id
+    return [t for t in task_events if t["queueID"] == node_id]
 
 
 def _record_path() -> Path:
@@ -140,7 +147,11 @@ def test_progress_events_reach_the_browser(web: WebSession):
     assert "queue_interleaved_started" in signals and "queue_interleaved_finished" in signals
     progress = [t["progress"] for t in task_events if t["Signal"] == "collectImageTaken"]
     assert progress and progress == sorted(progress) and progress[-1] == pytest.approx(1.0)
-    assert task_events[-1]["state"] == 4  # mxcubeweb's COLLECTED
+    last = _task_events_of_the_task(task_events)[-1]
+    assert last["Signal"] == "queue_interleaved_completed"
+    assert last["state"] == COLLECTED and last["progress"] == 1.0
+    assert "completed: 4 of 4 wedges (8 of 8 images)" in last["Message"]
+    assert _queued_tasks(web)[0]["state"] == COLLECTED, "GET /queue/ says the same"
 
 
 def test_stop_midway_and_start_again_loses_nothing(web: WebSession):
@@ -160,6 +171,14 @@ def test_stop_midway_and_start_again_loses_nothing(web: WebSession):
     record_path = Path(model.record_path)
     rec, frames = check_files_match_record(record_path)
     assert rec.status in ("aborted", "stopped") and 5 <= frames < 16
+    # what the browser was told last about the task is what the record says, not "collected"
+    last = _task_events_of_the_task([e["args"][0] for e in web.events("task")])[-1]
+    done = sum(1 for w in rec.wedges if w.status == "complete")
+    assert last["Signal"] == f"queue_interleaved_{rec.status}"
+    assert last["state"] == FAILED and last["progress"] == pytest.approx(frames / 16)
+    assert f"{rec.status} after {done} of {len(rec.wedges)} wedges ({frames} of 16 images)" in last["Message"]
+    assert "run the queue again to resume" in last["Message"]
+    assert _queued_tasks(web)[0]["state"] == FAILED, "GET /queue/ says the same"
     before = {p: p.stat().st_mtime_ns for p in record_path.parent.glob("*_data_*.h5")}
 
     _run(web)
@@ -257,3 +276,29 @@ def test_pause_waits_after_the_current_wedge_and_unpause_goes_on(web: WebSession
     rec, frames = check_files_match_record(_record_path())
     assert rec.status == "completed" and frames == 16
     assert not [w for w in rec.wedges if w.status == "partial"], "no wedge was cut"
+
+
+def test_a_failed_run_tells_the_browser_why(web: WebSession, monkeypatch):
+    """The energy cannot reach the second sweep's: the record says failed, the browser's last task
+    event says failed with the reason and how much was collected, GET /queue/ says failed."""
+    web.login_and_select_session()
+    web.add_sample([interleaved_task(web)])
+    energy = HWR.beamline.energy
+    real_set = energy.set_value
+
+    def set_value(value, *args, **kw):
+        if value > 12.8:
+            raise RuntimeError("the monochromator did not reach 13.0000 keV")
+        return real_set(value, *args, **kw)
+
+    monkeypatch.setattr(energy, "set_value", set_value)
+    web.events()
+    _run(web)
+    rec = AcquisitionRecord.load(_record_path())
+    assert rec.status == "failed"
+    last = _task_events_of_the_task([e["args"][0] for e in web.events("task")])[-1]
+    assert last["Signal"] == "queue_interleaved_failed" and last["state"] == FAILED
+    assert "did not reach 13.0000 keV" in last["Message"]
+    collected = sum(w.n_collected for w in rec.wedges)
+    assert last["progress"] == pytest.approx(collected / 8) and collected < 8
+    assert _queued_tasks(web)[0]["state"] == FAILED
