@@ -199,6 +199,10 @@ def test_stop_midway_and_start_again_loses_nothing(web: WebSession):
         ({"sweeps": [_sweeps()[0], _sweeps()[0]]}, "is used twice"),
         ({"wedge_size": 100}, "larger than"),
         ({"sweeps": [dict(_sweeps()[0], energy_keV=40.0)]}, "energy 40.0000 kev is outside"),
+        ({"sweeps": [_sweeps()[0], dict(_sweeps()[0], id="again", omega_start=1.0)]},
+         "sweeps 'peak' and 'again' have the same energy"),
+        ({"sweeps": [dict(_sweeps()[0], exposure_time="fast")]}, "sweeps.0.exposure_time: must be a valid number"),
+        ({"wedge_size": -2}, "the wedge size must be positive"),
     ],
 )
 def test_invalid_parameters_are_refused_with_the_models_message(web: WebSession, fields, message):
@@ -210,7 +214,45 @@ def test_invalid_parameters_are_refused_with_the_models_message(web: WebSession,
     assert added["success"] is False
     assert message in added["error"].lower(), added["error"]
     assert "KeyError" not in added["error"] and "Traceback" not in added["error"]
+    for internal in ("[type=", "input_value", "input_type", "validation error for", "errors.pydantic.dev"):
+        assert internal not in added["error"], added["error"]
     assert _queued_tasks(web) == []
+
+
+def test_a_subdir_with_dots_is_refused_naming_the_whole_subdir(web: WebSession):
+    web.login_and_select_session()
+    response = web.post("/queue/", [{"sampleID": SAMPLE_ID, "sampleName": "crystal1", "location": "Manual",
+                                     "type": "Sample", "checked": True,
+                                     "tasks": [interleaved_task(web, subdir="web/../../etc")]}])
+    (added,) = response.json["addResults"]
+    assert added["success"] is False
+    assert "the sub-directory 'web/../../etc' is refused" in added["error"], added["error"]
+    assert _queued_tasks(web) == []
+
+
+def test_an_intended_repeat_is_accepted(web: WebSession):
+    web.login_and_select_session()
+    repeat = dict(_sweeps()[0], id="dose2", repeat=True)
+    result = web.add_sample([interleaved_task(web, sweeps=[*_sweeps(), repeat])])
+    assert result["addResults"][0]["success"] is True, result
+    (queued,) = _queued_tasks(web)
+    assert [s["repeat"] for s in queued["parameters"]["sweeps"]] == [False, False, True]
+
+
+def test_a_refused_task_for_a_queued_sample_leaves_the_queue_as_it_was(web: WebSession):
+    """mxcubecore 2.149's serializer adds a new sample before its tasks and keeps it when a task
+    is refused (best effort per item): a script adds the sample first, then its tasks; a
+    refused task then changes nothing (docs/enable-mxcubeweb.md)."""
+    web.login_and_select_session()
+    web.add_sample([])
+    before = web.get("/queue/").json
+    queue_id = before[SAMPLE_ID]["queueID"]
+    item = {"sampleID": SAMPLE_ID, "queueID": queue_id, "sampleName": "crystal1", "location": "Manual",
+            "type": "Sample", "checked": True,
+            "tasks": [interleaved_task(web, sweeps=[dict(_sweeps()[0], num_images=0)])]}
+    (added,) = web.post("/queue/", [item]).json["addResults"]
+    assert added["success"] is False and "at least one image" in added["error"]
+    assert web.get("/queue/").json == before
 
 
 @pytest.mark.parametrize("prefix", ["../escape", "a/b"])

@@ -87,6 +87,7 @@ from mxcubecore_interleave.goniometer import has_motor, move_motors, read_motors
 from mxcubecore_interleave.queue_entries.collection_directory import choose_run, data_directory, run_of
 from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, store_lims, update_sweep
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
+from mxcubecore_interleave.queue_entries.task_messages import ReadableParameters
 from mxcubecore_interleave.queue_entries.task_outcome import announce, outcome_of
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
 
@@ -150,7 +151,7 @@ class InterleavedStandardParameters(StandardCollectionParameters):
     beam_size: str = ""
 
 
-class InterleavedCollectionTaskParameters(BaseModel):
+class InterleavedCollectionTaskParameters(ReadableParameters):
     """The five parameter groups mxcubeweb fills for every generic task."""
 
     path_parameters: InterleavedPathParameters
