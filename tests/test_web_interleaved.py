@@ -344,3 +344,23 @@ def test_a_failed_run_tells_the_browser_why(web: WebSession, monkeypatch):
     collected = sum(w.n_collected for w in rec.wedges)
     assert last["progress"] == pytest.approx(collected / 8) and collected < 8
     assert _queued_tasks(web)[0]["state"] == FAILED
+
+
+def test_a_second_identical_submission_is_refused_and_the_queue_shows_what_runs(web: WebSession, tmp_path):
+    """The same sample and task posted twice (a double click): mxcubecore would add a second
+    Sample node at the same location, which GET /queue/ hides and the queue runs. The second
+    task is refused, its empty sample removed; one task is listed, one runs."""
+    web.login_and_select_session()
+    task = interleaved_task(web)
+    assert web.add_sample([task])["addResults"][0]["success"] is True
+    (second,) = web.add_sample([task])["addResults"]
+    assert second["success"] is False
+    assert "already in the queue for sample 1:01 and not collected yet" in second["error"], second["error"]
+    root = HWR.beamline.queue_model.get_model_root()
+    assert [s.loc_str for s in root.get_children()] == [SAMPLE_ID], "one sample node, as GET /queue/ shows"
+    assert len(_queued_tasks(web)) == 1
+    _run(web)
+    records = sorted(p.name for p in tmp_path.rglob("*_acquisition.json"))
+    assert records == ["lyso_1_acquisition.json"], records
+    # once collected, the same task may be queued again on purpose (it starts run 2)
+    assert web.add_sample([task])["addResults"][0]["success"] is True

@@ -87,6 +87,7 @@ from mxcubecore_interleave.goniometer import has_motor, move_motors, read_motors
 from mxcubecore_interleave.queue_entries.collection_directory import choose_run, data_directory, run_of
 from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, store_lims, update_sweep
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
+from mxcubecore_interleave.queue_entries.duplicate_task import refuse_pending_twin
 from mxcubecore_interleave.queue_entries.task_messages import ReadableParameters
 from mxcubecore_interleave.queue_entries.task_outcome import announce, outcome_of
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
@@ -277,6 +278,7 @@ class InterleavedCollectionQueueModel(PluginTaskNode):
         self.record_path: str | None = None
         self.sweep_masters: list[str] = []
         if task_data is not None:
+            refuse_pending_twin(InterleavedCollectionQueueModel, task_data)
             self.fill_acquisition_parameters()
 
     def get_display_name(self) -> str:
