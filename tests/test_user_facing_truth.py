@@ -12,7 +12,7 @@ from mxcubecore_interleave.interleave.duplicates import omega_ranges_overlap
 from mxcubecore_interleave.interleave.task import parse_task
 from mxcubecore_interleave.paths import check_subdir
 from mxcubecore_interleave.queue_entries.task_messages import ReadableParameters, readable
-from mxcubecore_interleave.queue_entries.task_outcome import SIGNAL, announce, outcome_of
+from mxcubecore_interleave.queue_entries.task_outcome import SIGNAL, announce, outcome_of, refusal
 
 
 def _record(statuses, n_collected, frames=(8, 8)):
@@ -80,6 +80,8 @@ def test_duplicate_sweeps_are_refused_unless_marked_as_a_repeat():
     parse_task(_task(PEAK, dict(PEAK, id="b", omega_start=2.0)))  # adjacent, not overlapping
     parse_task(_task(PEAK, dict(PEAK, id="b", kappa=10.0)))  # another orientation
     parse_task(_task(PEAK, dict(PEAK, id="b", energy_keV=13.0)))  # another energy
+    parse_task(_task(PEAK, dict(PEAK, id="b", resolution=2.0)))  # another measurement: resolution
+    parse_task(_task(PEAK, dict(PEAK, id="b", transmission=20.0)))  # or dose
     parse_task(_task(dict(PEAK, num_images=400, inverse_beam=True)))  # its own inverse partner
 
 
@@ -116,3 +118,13 @@ def test_a_refusal_names_the_field_without_pydantic_internals():
         _Group(num_images="many")
     assert readable(raw.value) == ("invalid interleaved task: num_images: must be a valid integer, "
                                    "unable to parse string as an integer")
+
+
+def test_a_run_refused_at_the_start_says_so():
+    out = refusal("lyso", "sweep 'peak': energy 30.0000 keV is outside 5.0–20.0 keV")
+    assert out.message == ("Interleaved collection lyso refused: sweep 'peak': energy 30.0000 keV is outside "
+                           "5.0–20.0 keV; nothing was collected")
+    assert out.progress == 0.0
+    qm = _QM()
+    announce(qm, "model", out)
+    assert [n for n, _ in qm.sent] == [SIGNAL] and qm.sent[0][1][1]["state"] == "refused"

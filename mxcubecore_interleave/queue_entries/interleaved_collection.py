@@ -89,7 +89,7 @@ from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, s
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
 from mxcubecore_interleave.queue_entries.duplicate_task import refuse_pending_twin
 from mxcubecore_interleave.queue_entries.task_messages import ReadableParameters
-from mxcubecore_interleave.queue_entries.task_outcome import announce, outcome_of
+from mxcubecore_interleave.queue_entries.task_outcome import announce, outcome_of, refusal
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
 
 __all__ = [
@@ -426,6 +426,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
             model.fill_acquisition_parameters()
             keeper = self._open_record(p, directory, run, resume)
         except (InterleaveError, ValueError) as exc:
+            announce(bl.queue_manager, model, refusal(model.task_data.path_parameters.prefix, str(exc)))
             raise QueueExecutionException(f"interleaved collection refused: {exc}", self) from exc
         self.keeper = keeper
         model.record_path = str(keeper.path)

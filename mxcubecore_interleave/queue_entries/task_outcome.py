@@ -2,7 +2,7 @@
 
 The queue manager's ``queue_interleaved_finished`` makes mxcubeweb 4.791 show the task as
 COLLECTED with progress 1, so it is sent only when the record says ``completed``. Every end
-(completed, stopped, aborted, failed) goes out on the queue manager as
+(completed, stopped, aborted, failed, or refused at the start) goes out on the queue manager as
 ``interleaved_collection_ended(model, outcome)``, where ``outcome`` is :meth:`Outcome.as_dict`:
 the record's status, wedges and images done of the total, the reason of a failure, and the
 sentence a user reads. ``mxcubecore_interleave.web.task_state`` turns it into mxcubeweb's task
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["SIGNAL", "Outcome", "announce", "outcome_of"]
+__all__ = ["SIGNAL", "Outcome", "announce", "outcome_of", "refusal"]
 
 SIGNAL = "interleaved_collection_ended"
 
@@ -24,7 +24,7 @@ class Outcome:
     """One run's end, from the acquisition record."""
 
     prefix: str
-    state: str  # the record's status: completed, stopped, aborted, failed
+    state: str  # the record's status (completed, stopped, aborted, failed), or refused at the start
     wedges_done: int
     n_wedges: int
     images: int
@@ -37,6 +37,8 @@ class Outcome:
 
     @property
     def message(self) -> str:
+        if self.state == "refused":
+            return f"Interleaved collection {self.prefix} refused: {self.reason}; nothing was collected"
         done = f"{self.wedges_done} of {self.n_wedges} wedges ({self.images} of {self.n_images} images)"
         if self.state == "completed":
             return f"Interleaved collection {self.prefix} completed: {done}"
@@ -59,6 +61,12 @@ def outcome_of(record: Any, state: str, reason: str | None = None) -> Outcome:
         wedges_done=sum(1 for w in wedges if w.status == "complete"), n_wedges=len(wedges),
         images=sum(w.n_collected for w in wedges), n_images=sum(s.n_frames for s in record.sweeps),
         reason=reason if state == "failed" else None)
+
+
+def refusal(prefix: str, reason: str) -> Outcome:
+    """A run refused when it starts (limits, paths, a changed interrupted run): nothing collected."""
+    return Outcome(prefix=str(prefix), state="refused", wedges_done=0, n_wedges=0, images=0, n_images=0,
+                   reason=reason)
 
 
 def announce(queue_manager: Any, model: Any, outcome: Outcome) -> None:
