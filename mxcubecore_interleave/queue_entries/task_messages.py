@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["GROUPS", "ReadableParameters", "readable"]
+__all__ = ["GROUPS", "ReadableParameters", "TaskParametersError", "readable"]
 
 # mxcubecore's parameter groups: the user does not see them, only the fields inside
 GROUPS = frozenset({"path_parameters", "common_parameters", "collection_parameters",
@@ -37,11 +37,23 @@ def readable(exc: ValidationError) -> str:
     return text if text.startswith("invalid interleaved task") else f"invalid interleaved task: {text}"
 
 
+class TaskParametersError(ValueError):
+    """A refused task: ``str()`` is :func:`readable`'s sentence; ``errors()`` is pydantic's list
+    (locations and messages), for a form that outlines the field each one is about."""
+
+    def __init__(self, exc: ValidationError) -> None:
+        super().__init__(readable(exc))
+        self._errors = exc.errors(include_url=False)
+
+    def errors(self, **_kw: object) -> list:
+        return list(self._errors)
+
+
 class ReadableParameters(BaseModel):
-    """A pydantic model whose construction refuses with :func:`readable`'s sentence."""
+    """A pydantic model whose construction refuses with :class:`TaskParametersError`."""
 
     def __init__(self, **data: object) -> None:
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise ValueError(readable(exc)) from None
+            raise TaskParametersError(exc) from None
