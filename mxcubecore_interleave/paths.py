@@ -51,7 +51,10 @@ def check_subdir(value: str, what: str = "sub-directory") -> str:
     if len(parts) > MAX_SUBDIR_DEPTH:
         raise UnsafePathError(f"the {what} is {len(parts)} levels deep; the limit is {MAX_SUBDIR_DEPTH}")
     for part in parts:
-        check_name(part, what)
+        try:
+            check_name(part, "part")
+        except UnsafePathError as exc:  # name the whole sub-directory, not only its bad part
+            raise UnsafePathError(f"the {what} {value!r} is refused: {exc}") from None
     return value
 
 

@@ -44,6 +44,8 @@ def tasks(draw):
             "num_images": draw(st.integers(per_wedge, max(60, per_wedge))),
             "transmission": draw(st.sampled_from([100.0, 50.0]) | st.floats(0.01, 100, allow_nan=False)),
             "inverse_beam": draw(st.booleans()),
+            # sweeps drawn from a few settings may repeat each other: say it is on purpose
+            "repeat": i > 0,
         }
         where = draw(st.sampled_from(["resolution", "detector_distance", None]))
         if where == "resolution":
@@ -206,7 +208,7 @@ def test_beamline_limits():
 
 def test_large_plan_is_consistent():
     task = parse_task({"sweeps": [{"id": f"s{i}", "energy_keV": 12.0 + 0.1 * (i % 4), "num_images": 1000,
-                                   "osc_range": 0.1} for i in range(20)], "wedge_size": 7})
+                                   "osc_range": 0.1, "repeat": i >= 4} for i in range(20)], "wedge_size": 7})
     p = plan(task)
     assert p.total_images == 20000 and len(p.wedges) == 20 * 143
     assert p.wedges[-1].last_global == 20000

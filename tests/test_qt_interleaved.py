@@ -209,6 +209,10 @@ def test_duplicate_sweep_ids_are_refused_with_the_models_message(beamline, tree,
     assert len(sample.get_children()) == before, "nothing was added to the queue"
 
     type_into(qtbot, form.field("sweeps", 1, "id"), "remote")
+    # renamed, the copy still collects the same data as 'peak' (same energy and omega): refused
+    assert form.parameters() is None
+    assert "sweeps 'peak' and 'remote' have the same energy" in form.errors()[0]
+    type_into(qtbot, form.field("sweeps", 1, "energy_keV"), "13.0")
     assert form.parameters() is not None, form.errors()
     assert label.isHidden() and RED not in form.field("sweeps", 0, "id").styleSheet()
 

@@ -94,7 +94,8 @@ def test_omega_in_the_beamline_limits():
 def test_largest_allowed_task_plans_quickly():
     """The limits keep the worst accepted task plannable (no MemoryError, no 25 s plan)."""
     data = {"sweeps": [{"id": f"s{i}", "energy_keV": 5 + i % 7, "kappa": i % 5, "num_images": 1000,
-                        "osc_range": 0.1} for i in range(100)], "wedge_size": 1, "strategy": "min_motion"}
+                        "osc_range": 0.1, "repeat": i >= 35}  # s35 on repeat s0's settings
+                       for i in range(100)], "wedge_size": 1, "strategy": "min_motion"}
     t = parse_task(data)
     p = plan(t)
     assert len(p.wedges) == 100_000 and p.total_images == 100_000

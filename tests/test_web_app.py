@@ -185,3 +185,32 @@ def test_stock_mxcubeweb_entry_point_loads_the_configuration():
         if session.sio is not None:
             session.sio.disconnect("/hwr")
         stop_web_app(server)
+
+
+def test_a_second_client_observes_until_it_takes_control(web: WebSession):
+    """What docs/enable-mxcubeweb.md ("A second client") says each refusal answers."""
+    web.login_and_select_session()
+    other = WebSession(web.server, web.cfg)
+    try:
+        other.login()
+        assert other.get("/login/login_info").json["user"]["inControl"] is False
+        refused = other.post("/queue/", [])
+        assert (refused.status_code, refused.data) == (401, b""), "an observer's queue call"
+        assert other.put("/queue/start", {"sid": SAMPLE_ID}).status_code == 401
+        third = WebSession(web.server, web.cfg)
+        third.login()
+        assert other.post("/ra/request_control", {"message": "may I?"}).status_code == 200
+        busy = third.post("/ra/request_control", {"message": "me too"})
+        assert (busy.status_code, busy.data) == (409, b"Another user is already asking for control")
+        assert other.post("/ra/cancel_request", {}).status_code == 200
+
+        taken = other.post("/ra/take_control", {})
+        assert (taken.status_code, taken.data) == (200, b"")
+        assert other.get("/login/login_info").json["user"]["inControl"] is True
+        assert web.get("/login/login_info").json["user"]["inControl"] is False
+        assert web.post("/queue/", []).status_code == 401, "the first client is now the observer"
+        assert other.get("/queue/").status_code == 200
+        third.sio.disconnect("/hwr")
+    finally:
+        if other.sio is not None and other.sio.is_connected("/hwr"):
+            other.sio.disconnect("/hwr")

@@ -26,6 +26,7 @@ from .test_web_app import SAMPLE_ID, WebSession, web  # noqa: E402,F401 (fixture
 pytestmark = [pytest.mark.web, pytest.mark.beamline]
 
 TASK = "interleaved_collection"
+UNCOLLECTED, RUNNING, FAILED, COLLECTED = 0, 1, 2, 4  # mxcubeweb's task states (mxcubecore.queuelib)
 
 
 def _sweeps(n: int = 4, exp: float = 0.01) -> list[dict]:
@@ -54,6 +55,12 @@ def _run(web: WebSession, timeout: float = 120) -> None:
     assert response.status_code == 200, response.data
     web.wait_for(qm.is_executing, timeout=30)
     web.wait_for(lambda: not qm.is_executing(), timeout=timeout)
+
+
+def _task_events_of_the_task(task_events: list[dict]) -> list[dict]:
+    """The ``task`` events about the interleaved node (its group and sample have their own)."""
+    node_id = _interleaved_model()._node_id
+    return [t for t in task_events if t["queueID"] == node_id]
 
 
 def _record_path() -> Path:
@@ -140,7 +147,11 @@ def test_progress_events_reach_the_browser(web: WebSession):
     assert "queue_interleaved_started" in signals and "queue_interleaved_finished" in signals
     progress = [t["progress"] for t in task_events if t["Signal"] == "collectImageTaken"]
     assert progress and progress == sorted(progress) and progress[-1] == pytest.approx(1.0)
-    assert task_events[-1]["state"] == 4  # mxcubeweb's COLLECTED
+    last = _task_events_of_the_task(task_events)[-1]
+    assert last["Signal"] == "queue_interleaved_completed"
+    assert last["state"] == COLLECTED and last["progress"] == 1.0
+    assert "completed: 4 of 4 wedges (8 of 8 images)" in last["Message"]
+    assert _queued_tasks(web)[0]["state"] == COLLECTED, "GET /queue/ says the same"
 
 
 def test_stop_midway_and_start_again_loses_nothing(web: WebSession):
@@ -160,6 +171,14 @@ def test_stop_midway_and_start_again_loses_nothing(web: WebSession):
     record_path = Path(model.record_path)
     rec, frames = check_files_match_record(record_path)
     assert rec.status in ("aborted", "stopped") and 5 <= frames < 16
+    # what the browser was told last about the task is what the record says, not "collected"
+    last = _task_events_of_the_task([e["args"][0] for e in web.events("task")])[-1]
+    done = sum(1 for w in rec.wedges if w.status == "complete")
+    assert last["Signal"] == f"queue_interleaved_{rec.status}"
+    assert last["state"] == FAILED and last["progress"] == pytest.approx(frames / 16)
+    assert f"{rec.status} after {done} of {len(rec.wedges)} wedges ({frames} of 16 images)" in last["Message"]
+    assert "run the queue again to resume" in last["Message"]
+    assert _queued_tasks(web)[0]["state"] == FAILED, "GET /queue/ says the same"
     before = {p: p.stat().st_mtime_ns for p in record_path.parent.glob("*_data_*.h5")}
 
     _run(web)
@@ -180,6 +199,10 @@ def test_stop_midway_and_start_again_loses_nothing(web: WebSession):
         ({"sweeps": [_sweeps()[0], _sweeps()[0]]}, "is used twice"),
         ({"wedge_size": 100}, "larger than"),
         ({"sweeps": [dict(_sweeps()[0], energy_keV=40.0)]}, "energy 40.0000 kev is outside"),
+        ({"sweeps": [_sweeps()[0], dict(_sweeps()[0], id="again", omega_start=1.0)]},
+         "sweeps 'peak' and 'again' have the same energy"),
+        ({"sweeps": [dict(_sweeps()[0], exposure_time="fast")]}, "sweeps.0.exposure_time: must be a valid number"),
+        ({"wedge_size": -2}, "the wedge size must be positive"),
     ],
 )
 def test_invalid_parameters_are_refused_with_the_models_message(web: WebSession, fields, message):
@@ -191,7 +214,45 @@ def test_invalid_parameters_are_refused_with_the_models_message(web: WebSession,
     assert added["success"] is False
     assert message in added["error"].lower(), added["error"]
     assert "KeyError" not in added["error"] and "Traceback" not in added["error"]
+    for internal in ("[type=", "input_value", "input_type", "validation error for", "errors.pydantic.dev"):
+        assert internal not in added["error"], added["error"]
     assert _queued_tasks(web) == []
+
+
+def test_a_subdir_with_dots_is_refused_naming_the_whole_subdir(web: WebSession):
+    web.login_and_select_session()
+    response = web.post("/queue/", [{"sampleID": SAMPLE_ID, "sampleName": "crystal1", "location": "Manual",
+                                     "type": "Sample", "checked": True,
+                                     "tasks": [interleaved_task(web, subdir="web/../../etc")]}])
+    (added,) = response.json["addResults"]
+    assert added["success"] is False
+    assert "the sub-directory 'web/../../etc' is refused" in added["error"], added["error"]
+    assert _queued_tasks(web) == []
+
+
+def test_an_intended_repeat_is_accepted(web: WebSession):
+    web.login_and_select_session()
+    repeat = dict(_sweeps()[0], id="dose2", repeat=True)
+    result = web.add_sample([interleaved_task(web, sweeps=[*_sweeps(), repeat])])
+    assert result["addResults"][0]["success"] is True, result
+    (queued,) = _queued_tasks(web)
+    assert [s["repeat"] for s in queued["parameters"]["sweeps"]] == [False, False, True]
+
+
+def test_a_refused_task_for_a_queued_sample_leaves_the_queue_as_it_was(web: WebSession):
+    """mxcubecore 2.149's serializer adds a new sample before its tasks and keeps it when a task
+    is refused (best effort per item): a script adds the sample first, then its tasks; a
+    refused task then changes nothing (docs/enable-mxcubeweb.md)."""
+    web.login_and_select_session()
+    web.add_sample([])
+    before = web.get("/queue/").json
+    queue_id = before[SAMPLE_ID]["queueID"]
+    item = {"sampleID": SAMPLE_ID, "queueID": queue_id, "sampleName": "crystal1", "location": "Manual",
+            "type": "Sample", "checked": True,
+            "tasks": [interleaved_task(web, sweeps=[dict(_sweeps()[0], num_images=0)])]}
+    (added,) = web.post("/queue/", [item]).json["addResults"]
+    assert added["success"] is False and "at least one image" in added["error"]
+    assert web.get("/queue/").json == before
 
 
 @pytest.mark.parametrize("prefix", ["../escape", "a/b"])
@@ -257,3 +318,49 @@ def test_pause_waits_after_the_current_wedge_and_unpause_goes_on(web: WebSession
     rec, frames = check_files_match_record(_record_path())
     assert rec.status == "completed" and frames == 16
     assert not [w for w in rec.wedges if w.status == "partial"], "no wedge was cut"
+
+
+def test_a_failed_run_tells_the_browser_why(web: WebSession, monkeypatch):
+    """The energy cannot reach the second sweep's: the record says failed, the browser's last task
+    event says failed with the reason and how much was collected, GET /queue/ says failed."""
+    web.login_and_select_session()
+    web.add_sample([interleaved_task(web)])
+    energy = HWR.beamline.energy
+    real_set = energy.set_value
+
+    def set_value(value, *args, **kw):
+        if value > 12.8:
+            raise RuntimeError("the monochromator did not reach 13.0000 keV")
+        return real_set(value, *args, **kw)
+
+    monkeypatch.setattr(energy, "set_value", set_value)
+    web.events()
+    _run(web)
+    rec = AcquisitionRecord.load(_record_path())
+    assert rec.status == "failed"
+    last = _task_events_of_the_task([e["args"][0] for e in web.events("task")])[-1]
+    assert last["Signal"] == "queue_interleaved_failed" and last["state"] == FAILED
+    assert "did not reach 13.0000 keV" in last["Message"]
+    collected = sum(w.n_collected for w in rec.wedges)
+    assert last["progress"] == pytest.approx(collected / 8) and collected < 8
+    assert _queued_tasks(web)[0]["state"] == FAILED
+
+
+def test_a_second_identical_submission_is_refused_and_the_queue_shows_what_runs(web: WebSession, tmp_path):
+    """The same sample and task posted twice (a double click): mxcubecore would add a second
+    Sample node at the same location, which GET /queue/ hides and the queue runs. The second
+    task is refused, its empty sample removed; one task is listed, one runs."""
+    web.login_and_select_session()
+    task = interleaved_task(web)
+    assert web.add_sample([task])["addResults"][0]["success"] is True
+    (second,) = web.add_sample([task])["addResults"]
+    assert second["success"] is False
+    assert "already in the queue for sample 1:01 and not collected yet" in second["error"], second["error"]
+    root = HWR.beamline.queue_model.get_model_root()
+    assert [s.loc_str for s in root.get_children()] == [SAMPLE_ID], "one sample node, as GET /queue/ shows"
+    assert len(_queued_tasks(web)) == 1
+    _run(web)
+    records = sorted(p.name for p in tmp_path.rglob("*_acquisition.json"))
+    assert records == ["lyso_1_acquisition.json"], records
+    # once collected, the same task may be queued again on purpose (it starts run 2)
+    assert web.add_sample([task])["addResults"][0]["success"] is True

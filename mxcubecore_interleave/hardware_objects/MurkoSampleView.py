@@ -14,8 +14,9 @@ on the sample view:
 * then ``centringFilesStored("Murko", status)`` once the HDF5 / PLY / PNG are written, with their
   paths in ``status["murko"]["files"]``; the same paths are attached to the saved point's centred
   position (``point.get_centred_position().murko_files``, ``centring_method = "murko"``);
-* on failure ``centringFailed("Murko", status)`` then ``centringAccepted(False, status)``;
-  the motors are where they were before.
+* on failure ``centringFailed("Murko", status)`` (``status["error"]`` the reason, also said on
+  the user-level log) then ``centringAccepted(False, status)``; the motors are where they were
+  before and no centred point is saved.
 
 The auto-centring button's files go to the mounted sample's processing directory, named with
 its default prefix, as the queue's tasks for that sample would be
@@ -49,6 +50,7 @@ from mxcubecore_interleave.hardware_objects.MurkoCentring import METHOD
 __all__ = ["MurkoSampleView"]
 
 log = logging.getLogger("HWR")
+user_log = logging.getLogger("user_level_log")
 
 
 class MurkoSampleView(SampleView):
@@ -63,6 +65,12 @@ class MurkoSampleView(SampleView):
         self.last_murko_result = None
         self.last_murko_point: Point | None = None
         self._murko_task: gevent.Greenlet | None = None
+
+    def init(self) -> None:
+        super().init()
+        from mxcubecore_interleave.web import activate_if_running
+
+        activate_if_running()  # mxcubeweb's adapter for this class, when mxcubeweb is the front end
 
     def murko(self):
         """The MurkoCentring object of the beamline, or None."""
@@ -211,14 +219,28 @@ class MurkoSampleView(SampleView):
         super().cancel_centring()
 
     def _murko_failed(self, reason: str) -> None:
-        # "motors" (where the sample still is) because listeners such as mxcubeweb's adapter read
-        # status["motors"] on every centringAccepted, successful or not
+        """A failed or refused centring saves no point and says why.
+
+        ``centringFailed`` is the failure signal mxcubeweb (``_wait_for_centring_finishes``) and
+        mxcubeqt react to. ``centringAccepted(False)`` still follows, because mxcubecore's sample
+        mounting waits for it; but mxcubeweb 4.791's ``_centring_add_current_point`` saves a
+        point on it whatever the flag, so any point added while it is emitted is removed again.
+        """
+        # "motors" (where the sample still is): listeners such as mxcubeweb's adapter read it
         self.centring_status = {"valid": False, "method": METHOD, "error": reason, "motors": self.get_positions()}
         self.emit("centringFailed", (METHOD, self.get_centring_status()))
         self.current_centring_method = None
         self.current_centring_procedure = None
         self.centring_status["valid"] = False
+        user_log.error("Automatic centring failed: %s. The motors are where they were; no centred point "
+                       "was saved", reason.rstrip(". "))
+        before = {shape.id for shape in self.get_shapes()}
         self.emit("centringAccepted", (False, self.get_centring_status()))
+        added = [shape.id for shape in self.get_shapes() if shape.id not in before]
+        for sid in added:
+            self.delete_shape(sid)
+        if added:
+            self.emit("shapesChanged")
 
 
 def _queue_sample(loaded: Any) -> Any:

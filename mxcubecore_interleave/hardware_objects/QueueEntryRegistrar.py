@@ -50,3 +50,6 @@ class QueueEntryRegistrar(HardwareObject):
             register_entry(cls)
             self.registered.append(cls.__name__)
         log.info("registered queue entries: %s", ", ".join(self.registered) or "none")
+        from mxcubecore_interleave.web import activate_if_running
+
+        activate_if_running()  # the end-of-run task state for mxcubeweb, when it is the front end

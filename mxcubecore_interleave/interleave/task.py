@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import PlanError, UnsafePathError
 from ..paths import check_name, check_subdir
+from .duplicates import duplicate_message
 from .orientation import ORIENTATION_CHANGE_HELP, ORIENTATION_CHANGE_TITLE, OrientationPolicy
 
 
@@ -72,6 +73,9 @@ class Sweep(BaseModel):
     detector_distance: float | None = Field(None, title="Detector distance (mm)")
     inverse_beam: bool = Field(False, title="Inverse beam", description="add the partner sweep at omega + 180 deg")
     inverse_of: str | None = Field(None, description="set on the generated partner sweep only")
+    repeat: bool = Field(False, title="Intended repeat",
+                         description="collect again what another sweep collects (same energy, kappa, phi "
+                                     "and overlapping omega), on purpose; without it such a sweep is refused")
 
     @field_validator("id")
     @classmethod
@@ -247,6 +251,9 @@ class InterleavedTask(BaseModel):
                 what = f"the inverse-beam partner id {s.id!r} (of sweep {partner!r})" if partner else f"the sweep id {s.id!r}"
                 raise ValueError(f"{what} is used twice; every sweep needs its own id")
             seen[s.id] = s
+        duplicate = duplicate_message(self.all_sweeps())
+        if duplicate:
+            raise ValueError(duplicate)
         for s in self.sweeps:
             n = self.wedge_images(s)
             if n > s.num_images:

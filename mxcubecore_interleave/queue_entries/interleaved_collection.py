@@ -90,6 +90,9 @@ from mxcubecore_interleave.queue_entries.interleave_lims import finalize_lims, s
 from mxcubecore_interleave.queue_entries.orientation_change import OrientationChanger
 from mxcubecore_interleave.queue_entries.standard_fields import FIELDS_REPLACED_BY, NEVER_READ_FIELDS
 from mxcubecore_interleave.queue_entries.task_node import PluginTaskNode
+from mxcubecore_interleave.queue_entries.duplicate_task import refuse_pending_twin
+from mxcubecore_interleave.queue_entries.task_messages import ReadableParameters
+from mxcubecore_interleave.queue_entries.task_outcome import announce, outcome_of, refusal
 from mxcubecore_interleave.queue_entries.uninterruptible import uninterruptible
 from mxcubecore_interleave.record import RECORD_SUFFIX, AcquisitionRecord
 
@@ -155,7 +158,7 @@ class InterleavedStandardParameters(StandardCollectionParameters):
     beam_size: str = ""
 
 
-class InterleavedCollectionTaskParameters(BaseModel):
+class InterleavedCollectionTaskParameters(ReadableParameters):
     """The five parameter groups mxcubeweb fills for every generic task."""
 
     path_parameters: InterleavedPathParameters
@@ -283,6 +286,7 @@ class InterleavedCollectionQueueModel(PluginTaskNode):
         self.record_path: str | None = None
         self.sweep_masters: list[str] = []
         if task_data is not None:
+            refuse_pending_twin(InterleavedCollectionQueueModel, task_data)
             self.fill_acquisition_parameters()
 
     def get_display_name(self) -> str:
@@ -433,6 +437,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
             orientation = OrientationChanger.prepare(bl, task.orientation_change, model, p, CENTRED_MOTORS)
             keeper = self._open_record(p, directory, run, resume)
         except (InterleaveError, ValueError) as exc:
+            announce(bl.queue_manager, model, refusal(model.task_data.path_parameters.prefix, str(exc)))
             raise QueueExecutionException(f"interleaved collection refused: {exc}", self) from exc
         self.keeper = keeper
         model.record_path = str(keeper.path)
@@ -510,7 +515,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
                 state = "failed"
             if current is not None:
                 self._settle_killed_wedge(current)
-            self._finish(state, model)
+            self._finish(state, model, str(exc) or type(exc).__name__)
             if isinstance(exc, gevent.GreenletExit):
                 raise
             if isinstance(exc, (QueueAbortedException, QueueExecutionException)):
@@ -727,7 +732,7 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
             view.setText(1, f"wedge {idx + 1} of {n}, image {done} of {total}")
 
     @uninterruptible  # a stop during the after-masters must not leave one stale
-    def _finish(self, state: str, model) -> None:
+    def _finish(self, state: str, model, reason: str | None = None) -> None:
         """Final record status, LIMS updates with the frames collected, sweep masters."""
         keeper = self.keeper
         if keeper is None:
@@ -742,12 +747,10 @@ class InterleavedCollectionQueueEntry(BaseQueueEntry):
         keeper.set_status(state)
         finalize_lims(keeper, model, state)
         keeper.save()
-        try:
-            HWR.beamline.queue_manager.emit("queue_interleaved_finished", ())
-        except Exception:
-            pass
-        user_log.info("Interleaved collection %s %s: %s", keeper.record.prefix, state,
-                      ", ".join(f"{k} {v} frames" for k, v in collected.items()))
+        outcome = outcome_of(keeper.record, state, reason or self._failure)
+        (user_log.info if state == "completed" else user_log.warning)(
+            "%s (%s)", outcome.message, ", ".join(f"{k} {v} frames" for k, v in collected.items()))
+        announce(HWR.beamline.queue_manager, model, outcome)
 
     def _sweep_masters(self, stage: Literal["before", "after"]) -> list[Path]:
         keeper = self.keeper
