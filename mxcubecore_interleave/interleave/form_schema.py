@@ -8,15 +8,16 @@ while mxcubeweb's initial value is ``true``, renders every ``X | None`` number a
 "option 1 / option 2" selector, and carries none of the model's limits, so the browser accepts
 what the server refuses. This module reshapes the schema pydantic wrote (pure dict work):
 
-- only the task's own fields are shown: the sweeps and the task-level settings. The other
-  groups keep their object but no properties; their values come from the beamline's
-  ``acq_parameters``, which the UI posts with the form data (``GenericTaskForm.addToQueue``),
-  and prefix/sub-directory are edited in GenericTaskForm's own fields above the schema form;
+- only the task's own fields are shown: the sweeps, the task-level settings, prefix and
+  sub-directory. The other standard fields stay in the schema, optional, and the ui_schema
+  hides them; their values are the beamline's ``acq_parameters`` (the form's initial values),
+  posted back unchanged. ``exp_time`` (for a task without sweeps) is left out;
 - a form needs at least one sweep (an empty list would collect hidden standard fields);
 - nullable numbers are ``{"type": ["number", "null"]}``: rjsf renders one number input that
   may be left empty;
-- the limits the model and the beamline enforce are JSON Schema bounds, and each bounded field's
-  title states the allowed range in the words of the server's refusal.
+- the limits the model and the beamline enforce are JSON Schema bounds; each bounded field's
+  ``x-help`` states the allowed range in the words of the server's refusal, and the ui_schema
+  shows it as ``ui:help`` (descriptions are dropped: mxcubeweb's FieldTemplate prints one twice).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .task import (
     Sweep,
 )
 
-__all__ = ["SHOWN", "SWEEP_FIELDS", "form_schema", "form_ui_schema"]
+__all__ = ["SHOWN", "SWEEP_FIELDS", "form_schema", "form_ui_schema", "hidden_fields"]
 
 USER_DEF = "InterleavedUserParameters"
 SWEEP_DEF = "Sweep"
@@ -47,6 +48,9 @@ SHOWN = ("sweeps", "wedge_size", "wedge_unit", "strategy", "images_per_file", "w
 """The task-level fields the form shows, in the form's order."""
 SWEEP_FIELDS = tuple(name for name in Sweep.model_fields if name != "inverse_of")
 """A sweep row's fields in the model's order (``inverse_of`` is set on generated partners only)."""
+PATH_FIELDS = ("prefix", "subdir")
+"""Shown too: the Qt form has no other place for them (mxcubeweb posts its schema form's values)."""
+HELP = "x-help"
 COLUMN = "flex-column align-items-start"  # Bootstrap 5 utilities, in mxcubeweb's UI
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.+-]*$"  # paths.check_name, without its '..' rule
 
@@ -63,6 +67,13 @@ def _nullable(prop: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _hidden(prop: dict[str, Any]) -> dict[str, Any]:
+    """A standard field the form does not show: its title and default, any value. Its value is
+    mxcubeweb's initial one, posted back as it came (``take_dark_current: true`` for an integer,
+    ``shape: -1`` for a string); the server's model judges it, not the browser."""
+    return {k: prop[k] for k in ("title", "default") if k in prop}
+
+
 def _bounds(prop: dict[str, Any], lo: float | None, hi: float | None, *, open_lo: bool = False,
             words: str | None = None) -> None:
     for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -71,9 +82,8 @@ def _bounds(prop: dict[str, Any], lo: float | None, hi: float | None, *, open_lo
         prop["exclusiveMinimum" if open_lo else "minimum"] = lo
     if hi is not None:
         prop["maximum"] = hi
-    if words:  # in the title: mxcubeweb's template prints a description twice, and rjsf's
-        # error list quotes the title ("'Energy (keV): 4.0–25.0 keV' must be <= 25")
-        prop["title"] = f"{prop.get('title', '')}: {words}"
+    if words:  # shown once, under the input, by the ui_schema's ui:help (form_ui_schema)
+        prop[HELP] = words
         prop.pop("description", None)
 
 
@@ -85,11 +95,9 @@ def _within(model: tuple[float, float], beamline: tuple[float, float] | None) ->
 
 def _sweep_row(row: dict[str, Any], limits: BeamlineLimits | None) -> dict[str, Any]:
     props = {name: _nullable(row["properties"][name]) for name in SWEEP_FIELDS}
-    props["id"].update(minLength=1, maxLength=64, pattern=NAME_PATTERN, default="",
-                       title="Sweep id: letters, digits and '_', '.', '+', '-'")
-    props["id"].pop("description", None)
-    props["inverse_beam"]["title"] = "Inverse beam (adds the sweep at omega + 180 deg)"
-    props["inverse_beam"].pop("description", None)
+    props["id"].update(minLength=1, maxLength=64, pattern=NAME_PATTERN, default="")
+    props["id"][HELP] = "letters, digits and '_', '.', '+', '-'; used in file names"
+    props["inverse_beam"][HELP] = "adds the sweep at omega + 180 deg"
     e_lo, e_hi = _within(ENERGY_KEV_RANGE, limits.energy_keV if limits else None)
     _bounds(props["energy_keV"], e_lo, e_hi, words=f"{e_lo}–{e_hi} keV; or give the wavelength")
     w_lo, w_hi = round(HC_KEV_A / e_hi, 4), round(HC_KEV_A / e_lo, 4)
@@ -130,12 +138,16 @@ def form_schema(nested: dict[str, Any], limits: BeamlineLimits | None = None) ->
     for group, ref in schema["properties"].items():
         key = ref.get("$ref", "").rsplit("/", 1)[-1]
         if key in defs and key != USER_DEF:
-            defs[key] = {"type": "object", "title": defs[key].get("title", key), "properties": {},
-                         "description": "from the beamline's acquisition defaults; not shown in the form"}
+            group_def = defs[key]
+            group_def["properties"] = {name: _hidden(prop) if name not in PATH_FIELDS else prop
+                                       for name, prop in group_def["properties"].items()}
+            group_def["required"] = [n for n in group_def.get("required", []) if n in PATH_FIELDS]
     user = defs[USER_DEF]
     props = {name: _nullable(user["properties"][name]) for name in SHOWN}
-    props["sweeps"].update(minItems=1, maxItems=MAX_SWEEPS, title=f"Sweeps: one row per sweep, 1 to {MAX_SWEEPS}")
-    props["sweeps"].pop("description", None)
+    # at least one sweep, said with "contains" rather than minItems: rjsf and the Qt form would
+    # open a minItems list with an empty row already in it (ajv: "must contain at least 1 valid item(s)")
+    props["sweeps"].update(contains={"type": "object"}, maxItems=MAX_SWEEPS)
+    props["sweeps"][HELP] = f"one row per sweep, 1 to {MAX_SWEEPS}; inverse beam adds a partner"
     _bounds(props["wedge_size"], 0, MAX_IMAGES_PER_SWEEP, open_lo=True,
             words="images (or degrees) per wedge, no more than the shortest sweep")
     _bounds(props["images_per_file"], 1, MAX_IMAGES_PER_SWEEP,
@@ -147,13 +159,35 @@ def form_schema(nested: dict[str, Any], limits: BeamlineLimits | None = None) ->
     return schema
 
 
-def form_ui_schema() -> str:
-    """mxcubeweb's ``ui_schema`` (a JSON string): the model's order, the sweeps as rows."""
+def hidden_fields(schema: dict[str, Any]) -> list[str]:
+    """The standard fields of the five groups the form does not show (all but the task's own)."""
+    names: list[str] = []
+    for ref in schema["properties"].values():
+        key = ref.get("$ref", "").rsplit("/", 1)[-1]
+        if key != USER_DEF:
+            names += [n for n in schema["$defs"][key]["properties"] if n not in PATH_FIELDS]
+    return names
+
+
+def form_ui_schema(schema: dict[str, Any]) -> str:
+    """mxcubeweb's ``ui_schema`` (a JSON string) for :func:`form_schema`'s result: the model's
+    order, each rule as ``ui:help``, the sweeps as rows, the standard fields hidden (``d-none``
+    hides the label too: mxcubeweb's FieldTemplate prints the label of a ``ui:widget: hidden``
+    field; listed last, their empty columns take no room)."""
+    user = schema["$defs"][USER_DEF]["properties"]
+    row = schema["$defs"][SWEEP_DEF]["properties"]
+
+    def helped(prop: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        return {**extra, "ui:help": prop[HELP]} if HELP in prop else extra
+
+    items: dict[str, Any] = {"ui:order": [*SWEEP_FIELDS, "*"], "ui:classNames": COLUMN}
+    items.update({name: helped(row[name], {"ui:classNames": COLUMN}) for name in SWEEP_FIELDS})
     return json.dumps({
-        "ui:order": [*SHOWN, "*"],
-        "sweeps": {"ui:options": {"orderable": False}, "ui:classNames": COLUMN,
-                   # label above input: mxcubeweb's style.css puts them side by side, which
-                   # does not fit a sweep's cells inside its half-width column
-                   "items": {"ui:order": [*SWEEP_FIELDS, "*"], "ui:classNames": COLUMN,
-                             **{name: {"ui:classNames": COLUMN} for name in SWEEP_FIELDS}}},
+        "ui:order": [*SHOWN, *PATH_FIELDS, "*"],
+        **{name: {"ui:widget": "hidden", "ui:classNames": "d-none"} for name in hidden_fields(schema)},
+        **{name: helped(user[name], {}) for name in SHOWN if name != "sweeps"},
+        # label above input: mxcubeweb's style.css puts them side by side, which does not fit
+        # a sweep's cells inside its half-width column
+        "sweeps": helped(user["sweeps"], {"ui:options": {"orderable": False}, "ui:classNames": COLUMN,
+                                          "items": items}),
     })

@@ -176,9 +176,9 @@ class InterleavedCollectionTaskParameters(BaseModel):
     def update_dependent_fields(field_data: dict) -> dict:
         return {}
 
-    @staticmethod
-    def ui_schema() -> str:
-        return form_ui_schema()
+    @classmethod
+    def ui_schema(cls) -> str:
+        return form_ui_schema(cls.model_json_schema())
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -30,6 +30,8 @@ try {
         .map((li) => li.textContent)])));
   const labels = () => page.evaluate(() => Object.fromEntries(
     [...document.querySelectorAll('label[for]')].map((l) => [l.htmlFor, l.textContent])));
+  const helps = () => page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll('[id$="__help"]')].map((h) => [h.id.replace(/__help$/, ''), h.textContent])));
   const rendered = await page.evaluate(() => window.__initial__);
   const initialRows = await page.locator('#root_sweeps input[id$="_id"]').count();
 
@@ -44,7 +46,7 @@ try {
     { id: 'remote', energy_keV: 13.0 },
   ];
   for (const [i, row] of rows.entries()) {
-    if (i > 0) await page.locator('#root_sweeps .btn-add').last().click(); // the form opens with one row
+    await page.locator('#root_sweeps .btn-add').last().click();
     await page.waitForSelector(`#root_sweeps_${i}_id`);
     await type(`root_sweeps_${i}_id`, row.id);
     await type(`root_sweeps_${i}_energy_keV`, row.energy_keV);
@@ -73,6 +75,7 @@ try {
     errors: await page.evaluate(() => window.__refused__),
     field_errors: await fieldErrors(),
     labels: await labels(),
+    helps: await helps(),
   };
   writeFileSync(join(outDir, 'result.json'), JSON.stringify({
     rendered_errors: rendered, initial_rows: initialRows, rows: filledRows, labels: refusal.labels, submitted, refused: refusedFilled, refusal,
