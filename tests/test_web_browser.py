@@ -10,6 +10,7 @@ value is then refused in the browser with the words of the server's refusal.
 
 Chromium and the npm packages are installed by ``make test`` (scripts/browser_deps.sh). Without
 them the test fails when run as root or in CI (``CI`` set), and is skipped otherwise.
+``UPDATE_SCREENSHOTS=1`` copies the filled form and the refusal to docs/img/.
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ def _drive(web: WebSession, tmp_path: Path) -> dict:
         ["node", str(BROWSER_DIR / "drive.mjs"), str(tmp_path / "task.json"), str(out)],
         capture_output=True, text=True, timeout=150, env={**os.environ, "CHROMIUM": CHROMIUM})
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("web-form-filled.png", "web-form-refused.png"):
-        IMG.mkdir(exist_ok=True)
-        shutil.copyfile(out / name, IMG / name)
+    if os.environ.get("UPDATE_SCREENSHOTS"):  # docs/img's pictures, refreshed on request only
+        for name in ("web-form-filled.png", "web-form-refused.png"):
+            shutil.copyfile(out / name, IMG / name)
     return json.loads((out / "result.json").read_text())
 
 
