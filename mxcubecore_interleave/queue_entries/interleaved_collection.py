@@ -33,8 +33,6 @@ queue would lose the task type and its sweeps. The price: no built-in run-number
 from __future__ import annotations
 
 import contextlib
-
-import json
 import logging
 import time
 from pathlib import Path
