@@ -5,15 +5,19 @@ PY := $(VENV)/bin/python
 COVERAGE_FLOOR ?= 90
 DEMO_DIR ?= demo-output
 
-.PHONY: bootstrap demo test soak test-compat audit bench mutation clean
+.PHONY: browser-deps bootstrap demo test soak test-compat audit bench mutation clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
 
+# Debian's chromium, Node.js/npm and `npm ci` in tests/browser, for the browser test
+browser-deps:
+	@bash scripts/browser_deps.sh
+
 demo: bootstrap
 	$(VENV)/bin/mxcube-interleave demo --output $(DEMO_DIR)
 
-test: bootstrap
+test: bootstrap browser-deps
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest --cov=mxcubecore_interleave --cov-report=term \
 		--cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
 

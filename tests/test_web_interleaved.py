@@ -96,9 +96,22 @@ def test_available_tasks_describe_the_sweeps(web: WebSession):
     item = schema["$defs"][sweeps["items"]["$ref"].rsplit("/", 1)[-1]]
     assert {"id", "energy_keV", "wavelength_A", "kappa", "phi", "omega_start", "osc_range", "num_images",
             "exposure_time", "inverse_beam"} <= set(item["properties"])
-    assert {"wedge_size", "wedge_unit", "strategy", "prefix", "subdir"} <= set(schema["properties"])
+    # the form shows the sweeps, the task's settings, prefix and subdir; the standard fields it
+    # ignores are not in it, and the bookkeeping fields kept for their defaults are hidden
     ui = json.loads(task["ui_schema"])
+    shown = [name for name in schema["properties"] if ui.get(name, {}).get("ui:widget") != "hidden"]
+    assert sorted(shown) == sorted(["sweeps", "wedge_size", "wedge_unit", "strategy", "images_per_file",
+                                    "write_masters_before", "prefix", "subdir"])
+    hidden = {name for name in schema["properties"] if name not in shown}
+    assert {"num_images", "osc_range", "inverse_beam", "kappa", "take_dark_current", "shape"} <= hidden
+    assert all(ui[name]["ui:classNames"] == "d-none" for name in hidden), "label hidden too"
+    assert schema["required"] == ["prefix", "subdir"]
+    assert all("title" in schema["properties"][n] for n in shown)
+    assert "inverse_of" not in item["properties"] and item["properties"]["num_images"]["minimum"] == 1
+    assert item["properties"]["energy_keV"]["type"] == ["number", "null"], "one number input, may stay empty"
+    assert sweeps["contains"] == {"type": "object"}, "at least one sweep"
     assert ui["ui:order"][0] == "sweeps"
+    assert ui["sweeps"]["items"]["ui:order"][:3] == ["id", "energy_keV", "wavelength_A"], "the model's order"
     assert task["name"] == "Interleaved collection"
     assert task["limits"]["exposure_time"] == [0.001, 1000]
     # what a script needs besides its own fields is all in acq_parameters

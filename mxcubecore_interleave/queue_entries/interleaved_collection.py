@@ -33,8 +33,6 @@ queue would lose the task type and its sweeps. The price: no built-in run-number
 from __future__ import annotations
 
 import contextlib
-
-import json
 import logging
 import time
 from pathlib import Path
@@ -74,6 +72,7 @@ from mxcubecore_interleave.interleave import (
     plan,
 )
 from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, WedgeJob, differences, record_prefix
+from mxcubecore_interleave.interleave.form_schema import form_schema, form_ui_schema
 from mxcubecore_interleave.interleave.orientation import ORIENTATION_CHANGE_HELP, ORIENTATION_CHANGE_TITLE, OrientationPolicy
 from mxcubecore_interleave.interleave.task import explain
 from mxcubecore_interleave.queue_entries.collect_contract import (
@@ -184,15 +183,16 @@ class InterleavedCollectionTaskParameters(ReadableParameters):
     def update_dependent_fields(field_data: dict) -> dict:
         return {}
 
-    @staticmethod
-    def ui_schema() -> str:
-        col = {"ui:options": {"col": 4}}
-        return json.dumps({
-            "ui:order": ["sweeps", "wedge_size", "wedge_unit", "strategy", "images_per_file",
-                         "write_masters_before", "exp_time", "*"],
-            "wedge_size": col, "wedge_unit": col, "strategy": col, "images_per_file": col,
-            "sweeps": {"items": {"inverse_of": {"ui:widget": "hidden"}}},
-        })
+    @classmethod
+    def ui_schema(cls) -> str:
+        return form_ui_schema(cls.model_json_schema())
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """What mxcubeweb's and the Qt form show: the task's fields with the beamline's limits."""
+        bl = getattr(HWR, "beamline", None)
+        limits = beamline_limits(bl) if getattr(bl, "energy", None) is not None else None
+        return form_schema(super().model_json_schema(*args, **kwargs), limits)
 
 
 QUEUE_SCHEMA_VERSION = "mxcube-interleaved-queue-task/1"
