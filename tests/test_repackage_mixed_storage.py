@@ -6,7 +6,6 @@ and Durin decodes every linked file with the first file's filter."""
 from __future__ import annotations
 
 import h5py
-import numpy as np
 import pytest
 
 from mxcubecore_interleave.cli import main

@@ -229,7 +229,6 @@ def _whole_plan(active_per_round: list[tuple[int, ...]], table: np.ndarray) -> l
     the rest of that stretch repeats the same choices: long plans cost a few steps per stretch."""
     if not active_per_round or max(len(a) for a in active_per_round) > 7:
         return None
-    n = len(table)
     paths: dict[tuple[int, ...], tuple[np.ndarray, dict]] = {}
     steps: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
     for a in dict.fromkeys(active_per_round):
