@@ -34,9 +34,9 @@ def test_check_name_default_calls_it_a_prefix_and_lets_plain_names_through():
 @pytest.mark.parametrize("value, message", [
     ("/abs", "the sub-directory '/abs' is absolute"),
     ("\\abs", "is absolute"),
-    ("a/../b", "the sub-directory '..' contains '..'"),
-    ("a/b c", "the sub-directory 'b c' may only contain"),
-    ("a\\..\\b", "the sub-directory '..' contains '..'"),
+    ("a/../b", "the sub-directory 'a/../b' is refused: the part '..' contains '..'"),
+    ("a/b c", "the sub-directory 'a/b c' is refused: the part 'b c' may only contain"),
+    ("a\\..\\b", "is refused: the part '..' contains '..'"),
 ])
 def test_check_subdir_refusals_name_the_part(value, message):
     with pytest.raises(UnsafePathError) as err:

@@ -29,8 +29,10 @@ TRANSLATIONS = ("phiy", "phiz", "sampx", "sampy")
 
 
 def task(policy: str | None = None, orientations=((0.0, 0.0), (30.0, 20.0)), n: int = 4, **kw) -> dict:
+    # an orientation listed twice is the same data twice: an intended repeat (interleave/duplicates.py)
     t = {"sweeps": [{"id": f"o{i}", "energy_keV": 12.66, "kappa": k, "phi": p, "num_images": n, "osc_range": 0.5,
-                     "exposure_time": 0.001} for i, (k, p) in enumerate(orientations)],
+                     "exposure_time": 0.001, "repeat": (k, p) in orientations[:i]}
+                    for i, (k, p) in enumerate(orientations)],
          "wedge_size": 2, "strategy": "round_robin", "prefix": "kp", "subdir": "kappa", **kw}
     if policy is not None:
         t["orientation_change"] = policy

@@ -211,6 +211,10 @@ def test_the_brick_queues_the_task_under_the_selected_sample(beamline, tree, bri
     assert "queued under" in brick.status.text()
 
     brick.selection_changed([Row(model)])  # a task row selected: its sample
+    click(qtbot, brick.add_button)  # the same task again, not collected yet: refused, nothing added
+    assert len(brick.queued) == 1 and "not queued" in brick.status.text()
+    assert len(group.get_children()) == 1
+    form.field("prefix").setText("second")
     click(qtbot, brick.add_button)
     assert len(brick.queued) == 2
     second = beamline.queue_manager.get_entry(brick.queued[1])[0].get_parent()

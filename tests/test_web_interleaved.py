@@ -100,8 +100,8 @@ def test_available_tasks_describe_the_sweeps(web: WebSession):
     # ignores are not in it, and the bookkeeping fields kept for their defaults are hidden
     ui = json.loads(task["ui_schema"])
     shown = [name for name in schema["properties"] if ui.get(name, {}).get("ui:widget") != "hidden"]
-    assert sorted(shown) == sorted(["sweeps", "wedge_size", "wedge_unit", "strategy", "images_per_file",
-                                    "write_masters_before", "prefix", "subdir"])
+    assert sorted(shown) == sorted(["sweeps", "wedge_size", "wedge_unit", "strategy", "orientation_change",
+                                    "images_per_file", "write_masters_before", "prefix", "subdir"])
     hidden = {name for name in schema["properties"] if name not in shown}
     assert {"num_images", "osc_range", "inverse_beam", "kappa", "take_dark_current", "shape"} <= hidden
     assert all(ui[name]["ui:classNames"] == "d-none" for name in hidden), "label hidden too"

@@ -44,7 +44,8 @@ __all__ = ["SHOWN", "SWEEP_FIELDS", "form_schema", "form_ui_schema", "hidden_fie
 
 USER_DEF = "InterleavedUserParameters"
 SWEEP_DEF = "Sweep"
-SHOWN = ("sweeps", "wedge_size", "wedge_unit", "strategy", "images_per_file", "write_masters_before")
+SHOWN = ("sweeps", "wedge_size", "wedge_unit", "strategy", "orientation_change", "images_per_file",
+         "write_masters_before")
 """The task-level fields the form shows, in the form's order."""
 SWEEP_FIELDS = tuple(name for name in Sweep.model_fields if name != "inverse_of")
 """A sweep row's fields in the model's order (``inverse_of`` is set on generated partners only)."""

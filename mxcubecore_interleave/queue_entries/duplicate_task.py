@@ -44,7 +44,7 @@ def _sample_of(node: Any) -> Any:
 
 
 def refuse_pending_twin(model_cls: type, task_data: Any) -> None:
-    """Raise ValueError if a not-yet-collected task of ``model_cls`` has the same task."""
+    """Raise ValueError if a task of ``model_cls`` that has not run yet has the same task."""
     queue_model = getattr(getattr(HWR, "beamline", None), "queue_model", None)
     if queue_model is None or task_data is None:
         return
@@ -53,6 +53,8 @@ def refuse_pending_twin(model_cls: type, task_data: Any) -> None:
         return
     for node in _walk(queue_model.get_model_root()):
         if not isinstance(node, model_cls) or node.is_executed() or node.task_data is task_data:
+            continue
+        if getattr(node, "record_path", None):  # it has run (stopped or failed): queuing again resumes it
             continue
         if _task_key(node.task_data) != key:
             continue
