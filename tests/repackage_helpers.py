@@ -6,8 +6,12 @@ frame of global image g carries tag g (``mxcubecore_interleave.eiger.frame_tag``
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+import h5py
 
 from mxcubecore_interleave.eiger import DetectorGeometry, SeriesSpec, write_series
 from mxcubecore_interleave.eiger.naming import series_files
@@ -96,3 +100,12 @@ def interleaved_record(
 
 
 TWO_SWEEPS = [SweepDef("A", 0.9793, 0.0, 0.5, 8), SweepDef("B", 0.9537, 0.0, 0.5, 8)]
+
+
+def broken_copy(master: Path, change: Callable[[h5py.File], None]) -> Path:
+    """A copy of ``master`` beside it with ``change`` applied: a master made to trip one check."""
+    copy = master.parent / "ilv_Z_master.h5"
+    shutil.copyfile(master, copy)
+    with h5py.File(copy, "r+") as f:
+        change(f)
+    return copy

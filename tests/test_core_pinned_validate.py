@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import h5py
@@ -16,7 +15,7 @@ from mxcubecore_interleave.errors import RepackageError
 from mxcubecore_interleave.nexus import collection_from_record, repackage_record, validate_master
 from mxcubecore_interleave.nexus.model import Collection, DataFile, Segment, Sweep, Wedge
 from mxcubecore_interleave.nexus.validate import VDS_BLIND_READERS, choose_layout, links_possible, validate_inputs
-from tests.repackage_helpers import TWO_SWEEPS, interleaved_record
+from tests.repackage_helpers import TWO_SWEEPS, broken_copy, interleaved_record
 
 SHAPE = (4, 6)
 
@@ -200,14 +199,6 @@ def written(request, tmp_path):
     return res.masters[0].master, coll.sweeps[0]
 
 
-def _broken(master, change):
-    copy = master.parent / "ilv_Z_master.h5"
-    shutil.copyfile(master, copy)
-    with h5py.File(copy, "r+") as f:
-        change(f)
-    return copy
-
-
 def _is_v(master):
     with h5py.File(master, "r") as f:
         return f["/entry/data"].get("data_000001", getlink=True).__class__ is h5py.HardLink
@@ -238,21 +229,21 @@ def test_v_refuses_absolute_sources_unmapped_frames_missing_sources_and_pixels(w
     master, sweep = written
     if not _is_v(master):
         pytest.skip("layout V only")
-    validate_master(_broken(master, _rebuild_vds(sweep)), sweep)  # the rebuilt one is fine
+    validate_master(broken_copy(master, _rebuild_vds(sweep)), sweep)  # the rebuilt one is fine
     with pytest.raises(RepackageError, match="source path .* is not a relative file name"):
-        validate_master(_broken(master, _rebuild_vds(sweep, absolute=True)), sweep)
+        validate_master(broken_copy(master, _rebuild_vds(sweep, absolute=True)), sweep)
     with pytest.raises(RepackageError, match="data_000001 maps 7 of its 8 frames"):
-        validate_master(_broken(master, _rebuild_vds(sweep, drop_last=True)), sweep)
+        validate_master(broken_copy(master, _rebuild_vds(sweep, drop_last=True)), sweep)
     first = sweep.segments()[0].file.path.name
     with pytest.raises(RepackageError, match="maps frames from not-there.h5, which does not exist"):
-        validate_master(_broken(master, _rebuild_vds(sweep, skip_name=first)), sweep)
+        validate_master(broken_copy(master, _rebuild_vds(sweep, skip_name=first)), sweep)
 
     def pixels(f):
         data = f["/entry/data/data_000001"][()]
         del f["/entry/data/data_000001"]
         f["/entry/data/data_000001"] = data
     with pytest.raises(RepackageError, match="holds pixel data"):
-        validate_master(_broken(master, pixels), sweep)
+        validate_master(broken_copy(master, pixels), sweep)
 
 
 def _relink(name, filename=None, dataset=None):
@@ -269,27 +260,27 @@ def test_l_refuses_links_to_the_wrong_place(written):
         pytest.skip("layout L only")
     other = sweep.segments()[1].file.path.name
     with pytest.raises(RepackageError, match=rf"data_000001 points to {other}:/entry/data/data, expected "):
-        validate_master(_broken(master, _relink("data_000001", filename=other)), sweep)
+        validate_master(broken_copy(master, _relink("data_000001", filename=other)), sweep)
     with pytest.raises(RepackageError, match=r"data_000001 points to .*:/entry/data/other, expected"):
-        validate_master(_broken(master, _relink("data_000001", dataset="/entry/data/other")), sweep)
+        validate_master(broken_copy(master, _relink("data_000001", dataset="/entry/data/other")), sweep)
     with pytest.raises(RepackageError, match="points to missing.h5"):
-        validate_master(_broken(master, _relink("data_000002", filename="missing.h5")), sweep)
+        validate_master(broken_copy(master, _relink("data_000002", filename="missing.h5")), sweep)
     with pytest.raises(RepackageError, match="1 links for 2 data files of sweep A"):
-        validate_master(_broken(master, lambda f: f["/entry/data"].__delitem__("data_000002")), sweep)
+        validate_master(broken_copy(master, lambda f: f["/entry/data"].__delitem__("data_000002")), sweep)
     with pytest.raises(RepackageError, match="without gaps"):
-        validate_master(_broken(master, lambda f: f["/entry/data"].move("data_000002", "data_000003")), sweep)
+        validate_master(broken_copy(master, lambda f: f["/entry/data"].move("data_000002", "data_000003")), sweep)
     with pytest.raises(RepackageError, match="only data_NNNNNN names"):
-        validate_master(_broken(master, lambda f: f["/entry/data"].move("data_000002", "data_2")), sweep)
+        validate_master(broken_copy(master, lambda f: f["/entry/data"].move("data_000002", "data_2")), sweep)
 
 
 def test_links_before_the_data_exist_count_as_planned(written):
     master, sweep = written
     if _is_v(master):
         pytest.skip("layout L only")
-    gone = _broken(master, _relink("data_000002", filename=sweep.segments()[1].file.path.name))
+    gone = broken_copy(master, _relink("data_000002", filename=sweep.segments()[1].file.path.name))
     validate_master(gone, sweep, read_frames=False)
     with pytest.raises(RepackageError, match="points to missing.h5"):
-        validate_master(_broken(master, _relink("data_000002", filename="missing.h5")), sweep, read_frames=False)
+        validate_master(broken_copy(master, _relink("data_000002", filename="missing.h5")), sweep, read_frames=False)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -303,7 +294,7 @@ def test_links_before_the_data_exist_count_as_planned(written):
 def test_broken_masters_are_refused(written, change, message):
     master, sweep = written
     with pytest.raises(RepackageError, match=message):
-        validate_master(_broken(master, change), sweep, use_nxmx=False)
+        validate_master(broken_copy(master, change), sweep, use_nxmx=False)
 
 
 def _shift(name, by, frames=slice(None)):
@@ -320,9 +311,9 @@ def _shift(name, by, frames=slice(None)):
 def test_omega_refusals(written):
     master, sweep = written
     with pytest.raises(RepackageError, match=r"omega starts at 0\.25°, sweep A at 0\.0°"):
-        validate_master(_broken(master, _shift("omega", 0.25)), sweep, use_nxmx=False)
+        validate_master(broken_copy(master, _shift("omega", 0.25)), sweep, use_nxmx=False)
     with pytest.raises(RepackageError, match=r"omega_end is not omega \+ 0\.5° for every frame"):
-        validate_master(_broken(master, _shift("omega_end", 0.1, slice(3, 4))), sweep, use_nxmx=False)
+        validate_master(broken_copy(master, _shift("omega_end", 0.1, slice(3, 4))), sweep, use_nxmx=False)
 
 
 def test_the_name_and_the_wedges_are_checked_first(written, tmp_path):
@@ -334,7 +325,7 @@ def test_the_name_and_the_wedges_are_checked_first(written, tmp_path):
         validate_master(master, empty)
     target = master.parent / "later_master.h5"
     with pytest.raises(RepackageError, match=r"later_master\.h5 \(not written\): no /entry/data group"):
-        validate_master(_broken(master, lambda f: f.__delitem__("/entry/data")), sweep, target=target)
+        validate_master(broken_copy(master, lambda f: f.__delitem__("/entry/data")), sweep, target=target)
 
 
 def test_tolerances_scale_with_the_step_and_the_wavelength(files):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 
 import h5py
 import numpy as np
@@ -12,7 +11,7 @@ from mxcubecore_interleave.errors import RepackageError
 from mxcubecore_interleave.h5ascii import ascii_attr, nx_group
 from mxcubecore_interleave.nexus import collection_from_record, repackage_record, validate_master
 from mxcubecore_interleave.record import AcquisitionRecord
-from tests.repackage_helpers import TWO_SWEEPS, interleaved_record
+from tests.repackage_helpers import TWO_SWEEPS, broken_copy, interleaved_record
 
 
 @pytest.fixture(params=[4, 3], ids=["L", "V"])
@@ -21,14 +20,6 @@ def written(request, tmp_path):
     res = repackage_record(rp, "after")
     _rec, coll = collection_from_record(rp, "after")
     return res.masters[0].master, coll.sweeps[0], tmp_path
-
-
-def _mutated(master, tmp_path, change):
-    copy = master.parent / "ilv_Z_master.h5"
-    shutil.copyfile(master, copy)
-    with h5py.File(copy, "r+") as f:
-        change(f)
-    return copy
 
 
 def test_the_written_master_passes(written):
@@ -69,7 +60,7 @@ def test_neggia_and_yamtbx_details(written):
 def test_broken_masters_are_refused(written, change, message):
     master, sweep, tmp_path = written
     with pytest.raises(RepackageError, match=message):
-        validate_master(_mutated(master, tmp_path, change), sweep)
+        validate_master(broken_copy(master, change), sweep)
 
 
 def _rewrite_data_file(path, frames):
@@ -123,7 +114,7 @@ def test_absolute_link_is_refused(tmp_path):
         f["/entry/data/data_000001"] = h5py.ExternalLink(str(tmp_path / "d" / link.filename), link.path)
 
     with pytest.raises(RepackageError, match="is not a relative file name"):
-        validate_master(_mutated(res.masters[0].master, tmp_path, absolute), coll.sweeps[0])
+        validate_master(broken_copy(res.masters[0].master, absolute), coll.sweeps[0])
 
 
 def test_before_names_planned_files_from_the_source_master(tmp_path):
