@@ -345,11 +345,25 @@ def parse_task(data: dict | str, limits: BeamlineLimits | None = None) -> Interl
     return task
 
 
-def explain(exc: ValidationError) -> str:
-    """A pydantic error as one readable sentence per problem (no URLs, no type codes)."""
-    parts = []
+def explain(exc: ValidationError, hidden: frozenset[str] = frozenset()) -> str:
+    """A pydantic error as one sentence per problem, "field: what is wrong and what is allowed".
+
+    No URLs, type codes or repeats; pydantic's "Input should be" reads "must be" and a missing
+    field "is required". ``hidden``: leading location names the user never sees (mxcubecore's
+    parameter groups), dropped so the field is named as the form shows it.
+    """
+    parts: list[str] = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "__root__")
+        loc = [str(x) for x in err.get("loc", ()) if x != "__root__"]
+        if loc and loc[0] in hidden:
+            loc = loc[1:]
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "invalid interleaved task: " + "; ".join(parts)
+        if err.get("type") == "missing":
+            msg = "is required"
+        elif loc and msg.startswith("Input should be"):
+            msg = msg.replace("Input should be", "must be", 1)
+        part = f"{'.'.join(loc)}: {msg}" if loc else msg
+        if part not in parts:
+            parts.append(part)
+    text = "; ".join(parts)
+    return text if text.startswith("invalid interleaved task") else f"invalid interleaved task: {text}"

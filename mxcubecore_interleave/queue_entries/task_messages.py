@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ValidationError
 
+from ..interleave.task import explain
+
 __all__ = ["GROUPS", "ReadableParameters", "TaskParametersError", "readable"]
 
 # mxcubecore's parameter groups: the user does not see them, only the fields inside
@@ -19,22 +21,8 @@ GROUPS = frozenset({"path_parameters", "common_parameters", "collection_paramete
 
 
 def readable(exc: ValidationError) -> str:
-    """The sentences of ``exc`` ("field: what is wrong and what is allowed"), joined."""
-    parts: list[str] = []
-    for err in exc.errors(include_url=False):
-        loc = [str(x) for x in err.get("loc", ()) if x != "__root__"]
-        if loc and loc[0] in GROUPS:
-            loc = loc[1:]
-        msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        if err.get("type") == "missing":
-            msg = "is required"
-        elif loc and msg.startswith("Input should be"):
-            msg = msg.replace("Input should be", "must be", 1)
-        part = f"{'.'.join(loc)}: {msg}" if loc else msg
-        if part not in parts:
-            parts.append(part)
-    text = "; ".join(parts)
-    return text if text.startswith("invalid interleaved task") else f"invalid interleaved task: {text}"
+    """The sentences of ``exc`` with mxcubecore's parameter groups left out of the field names."""
+    return explain(exc, GROUPS)
 
 
 class TaskParametersError(ValueError):
