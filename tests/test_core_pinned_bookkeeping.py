@@ -526,8 +526,10 @@ def test_equal_start_times_keep_the_plan_order(tmp_path):
     k = keeper(tmp_path)
     jobs = k.pending()
     same = "2026-01-01T00:00:01"
-    finish(k, tmp_path, jobs[0], 4, start_time=same)
-    finish(k, tmp_path, jobs[1], 4, start_time=same)
+    with mock.patch.object(k, "_reorder", wraps=k._reorder) as reorder:
+        finish(k, tmp_path, jobs[0], 4, start_time=same)
+        finish(k, tmp_path, jobs[1], 4, start_time=same)
+    assert reorder.call_count == 0  # in turn: not sorted again
     assert [w.source_master[2:8] for w in k.record.wedges] == ORDER
     assert k._n_done == 2
     finish(k, tmp_path, jobs[3], 4, start_time=same)  # out of turn
@@ -816,3 +818,113 @@ def itertools_accumulate(files):
     for f in files:
         yield g
         g += f.n
+
+
+# -- pinned after the first mutation run --------------------------------------------------------------
+def test_differences_resolution_and_distance_both_recorded(tmp_path):
+    res = dict(TASK, sweeps=[dict(TASK["sweeps"][0], resolution=2.0), dict(TASK["sweeps"][1], detector_distance=250.0)])
+    (tmp_path / "r").mkdir()
+    k = keeper(tmp_path / "r", res)
+    assert differences(k.record, plan(parse_task(res))) == []  # the same values recorded: nothing
+    other = dict(res, sweeps=[dict(res["sweeps"][0], resolution=2.5), dict(res["sweeps"][1], detector_distance=300.0)])
+    assert differences(k.record, plan(parse_task(other))) == [
+        "sweep 'A': resolution 2.5 Å (recorded: 2 Å)", "sweep 'B': detector distance 300 mm (recorded: 250 mm)"]
+    assert k.record.sweeps[1].detector_distance == 250.0 and k.record.sweeps[0].resolution == 2.0
+
+
+def test_a_wedge_size_in_degrees(tmp_path):
+    deg = dict(TASK, wedge_size=2.0, wedge_unit="degrees")  # 0.5 deg per image: 4 images
+    k = keeper(tmp_path, deg)
+    assert [s.wedge_images for s in k.record.sweeps] == [4, 4] and [s.images_per_file for s in k.record.sweeps] == [2, 2]
+    assert differences(k.record, plan(parse_task(deg))) == []
+    no_split = {k_: v for k_, v in deg.items() if k_ != "images_per_file"}
+    (tmp_path / "n").mkdir()
+    k2 = keeper(tmp_path / "n", no_split)
+    assert k2.images_per_file == {"A": 4, "B": 4}
+    k2.save()
+    assert RecordKeeper.resume(k2.path, plan(parse_task(no_split)), 1).images_per_file == {"A": 4, "B": 4}
+
+
+def test_a_longer_prefix_names_the_rest(tmp_path):
+    k = keeper(tmp_path, dict(TASK, prefix="sample"))
+    rest = finish(k, tmp_path, k.pending()[0], 1)
+    assert rest.source_master == "sample_A_w001b_1_master.h5"
+    assert k.pending()[0].wedge_part == "A_w001b"
+
+
+def test_finishing_in_turn_costs_the_same_whatever_the_number_of_wedges(tmp_path):
+    """The docstring's promise: a wedge ending in turn is not sorted, renumbers nothing when whole,
+    and only its own data files are built again."""
+    k = keeper(tmp_path)
+    jobs = k.pending()
+    with mock.patch.object(k, "_reorder", wraps=k._reorder) as reorder, \
+            mock.patch.object(k, "_wedge_files", wraps=k._wedge_files) as files, \
+            mock.patch.object(AcquisitionRecord, "renumber", autospec=True,
+                              side_effect=AcquisitionRecord.renumber) as renumber:
+        finish(k, tmp_path, jobs[0], 4)  # no begin(), no start time: still in turn
+        finish(k, tmp_path, jobs[1], 4, start_time="2026-01-01T00:00:01")
+        finish(k, tmp_path, jobs[2], 4, start_time="2026-01-01T00:00:01")  # the same start: in turn
+        assert (reorder.call_count, files.call_count, renumber.call_count) == (0, 3, 0)
+        rest = finish(k, tmp_path, jobs[3], 1, start_time="2026-01-01T00:00:02")
+        assert reorder.call_count == 0 and renumber.call_args_list == [mock.call(k.record, 3)]
+    assert rest.first_global == 14
+
+
+def test_every_wedge_without_a_master_is_set_aside(tmp_path):
+    p = plan(parse_task(TASK))
+    k = RecordKeeper.create(p, tmp_path, 1)
+    k.save()  # killed twice before the masters: planned wedges with data files on disk
+    a = data_file(tmp_path / "x_A_w001_1_data_000001.h5", 2)
+    b = data_file(tmp_path / "x_B_w001_1_data_000001.h5", 2)
+    k2 = RecordKeeper.resume(k.path, p, 1)
+    assert k2.set_aside == [tmp_path / "interrupted" / a.name, tmp_path / "interrupted" / b.name]
+    assert [j.wedge_part for j in k2.pending()] == ["A_w001b", "B_w001b", "B_w002", "A_w002"]
+
+
+def test_a_closed_master_ends_at_its_first_missing_link(tmp_path):
+    p = plan(parse_task(TASK))
+    k = RecordKeeper.create(p, tmp_path, 1)
+    k.save()
+    d1 = data_file(tmp_path / "x_A_w001_1_data_000001.h5", 2)
+    closed_master(tmp_path / "x_A_w001_1_master.h5", [d1, tmp_path / "x_A_w001_1_data_000002.h5"])
+    data_file(tmp_path / "x_A_w001_1_data_000003.h5", 2)  # not linked by the master: not its frames
+    k2 = RecordKeeper.resume(k.path, p, 1)
+    w = k2.record.wedges[0]
+    assert (w.status, w.n_collected, w.data_files, w.frames_per_file) == (
+        "partial", 2, ["x_A_w001_1_data_000001.h5"], [2])
+
+
+def test_resume_with_a_site_naming_rule(tmp_path):
+    def where(prefix, run):
+        return tmp_path / "det" / f"{prefix}_{run}_master.h5"
+
+    p = plan(parse_task(TASK))
+    k = RecordKeeper.create(p, tmp_path, 1, master_of=where)
+    k.save()
+    (tmp_path / "det").mkdir()
+    d = [data_file(tmp_path / "det" / f"x_A_w001_1_data_00000{i}.h5", 2) for i in (1, 2)]
+    closed_master(tmp_path / "det" / "x_A_w001_1_master.h5", d)
+    k2 = RecordKeeper.resume(k.path, p, 1, master_of=where)
+    w = k2.record.wedges[0]
+    assert (w.status, w.source_master, w.data_files) == (
+        "complete", "det/x_A_w001_1_master.h5", ["det/x_A_w001_1_data_000001.h5", "det/x_A_w001_1_data_000002.h5"])
+    assert k2.master_path(k2.pending()[0]) == tmp_path / "det" / "x_B_w001_1_master.h5"
+
+
+def test_on_disk_is_the_master_or_the_first_data_file_for_a_collected_wedge(tmp_path):
+    k = keeper(tmp_path)
+    w = k.record.wedges[0]
+    w.status = "complete"
+    touch(tmp_path / w.data_files[1])  # the second file alone: not what the record names first
+    touch(tmp_path / "x_A_w001_1_data_000005.h5")  # a file of the series the record does not name
+    assert not k._on_disk(w)
+
+
+def test_a_planned_wedge_is_on_disk_by_any_file_of_its_series(tmp_path):
+    p = plan(parse_task(TASK))
+    k = RecordKeeper.create(p, tmp_path, 1)
+    k.save()
+    touch(tmp_path / "x_B_w002_1_data_000003.h5")  # a split the plan did not assume
+    with mock.patch.object(RecordKeeper, "_settle_from_disk") as settle:
+        RecordKeeper.resume(k.path, p, 1)
+    assert [c.args[0].source_master for c in settle.call_args_list] == ["x_B_w002_1_master.h5"]

@@ -229,3 +229,44 @@ def test_the_carving_is_the_projection_rule_voxel_by_voxel(data):
     assert h.origin_mm[1] == h.origin_mm[2] == -radius
     assert h.volume.shape[1] == h.volume.shape[2] == len(np.arange(-radius, radius + voxel, voxel))
     assert np.array_equal(h.points_mm, h.origin_mm + np.argwhere(h.volume) * voxel)
+
+
+# -- pinned after the first mutation run --------------------------------------------------------------
+def test_half_millimetre_voxels_place_the_mesh_and_the_points():
+    h = hull([band(range(8, 13)), band(range(8, 13))], [0.0, 90.0], voxel_mm=0.5)
+    # voxel centres of x: 2.0 .. 5.0 (5.5 rounds to column 6); the surface half a voxel out
+    assert h.vertices_mm[:, 0].min() == 1.75 and h.vertices_mm[:, 0].max() == 5.25
+    assert h.vertices_mm[:, 1].min() == -2.75 and h.vertices_mm[:, 1].max() == 2.25
+    inside = h.contains(np.array([[3.0, 0.0, 0.0], [5.0, 2.0, 2.0], [5.3, 0.0, 0.0], [3.0, 2.3, 0.0], [3.0, -2.5, 0.0]]))
+    assert inside.dtype == bool and inside.tolist() == [True, True, False, False, True]
+
+
+def test_a_long_thin_sample_meshes_over_all_its_columns():
+    h = hull([band(range(6, 9), range(0, 10)), band(range(12, 15), range(0, 10))], [0.0, 90.0])
+    assert cells(h) == box(range(0, 10), range(-4, -1), range(2, 5))
+    assert h.vertices_mm.min(axis=0).tolist() == [-0.5, -4.5, 1.5]
+    assert h.vertices_mm.max(axis=0).tolist() == [9.5, -1.5, 4.5]
+
+
+def test_the_default_voxel_is_4_micrometres():
+    m = np.zeros((2, 8, 3), bool)
+    m[:, 4, 1] = True
+    h = visual_hull(m, [0.0, 90.0], pixel_mm=(0.004, 0.004), axis_row_px=4.0, mesh=False)
+    assert h.voxel_size_mm == 0.004
+    assert h.volume.shape == (1, 3, 3) and int(h.volume.sum()) == 1
+
+
+def test_angles_in_a_row_a_column_or_flat():
+    sq = band(range(8, 13))
+    want = box(range(2, 6), range(-2, 3), range(-2, 3))
+    for omega in ([0.0, 90.0], np.array([[0.0, 90.0]]), np.array([[0.0], [90.0]]), (0, 90)):
+        assert cells(hull([sq, sq], omega)) == want
+
+
+def test_soft_hulls_of_masks_given_as_numbers():
+    sq = band(range(8, 13)).astype(np.uint8) * 7  # nonzero is inside, whatever the value
+    empty = np.zeros((H, W), np.uint8)
+    two = hull([sq, sq, empty], [0, 90, 45], threshold=2 / 3)
+    assert cells(two) == box(range(2, 6), range(-2, 3), range(-2, 3))
+    assert hull([sq, empty, empty], [0, 90, 45], threshold=2 / 3).volume.sum() == 0
+    assert hull([sq, sq, empty], [0, 90, 45], threshold=1 / 3).volume.sum() == 4 * 45
