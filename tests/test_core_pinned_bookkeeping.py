@@ -238,7 +238,8 @@ def test_differences_inverse_partner(tmp_path):
     k.record.sweeps[0].inverse_of = ""  # empty and None are the same: no partner
     assert differences(k.record, plan(parse_task(TASK))) == []
     inv = dict(TASK, sweeps=[dict(TASK["sweeps"][0], inverse_beam=True), TASK["sweeps"][1]])
-    k2 = keeper(tmp_path / "i", inv) if (tmp_path / "i").mkdir() is None else None
+    (tmp_path / "i").mkdir()
+    k2 = keeper(tmp_path / "i", inv)
     assert differences(k2.record, plan(parse_task(inv))) == []
     k2.record.sweeps[1].inverse_of = "B"
     assert differences(k2.record, plan(parse_task(inv))) == [
@@ -376,7 +377,8 @@ def test_begin_writes_once_when_the_run_starts(tmp_path):
     assert AcquisitionRecord.load(k.path).wedges[0].status == "running"
     k.begin(jobs[1])
     assert k.saves == 1 and k.record.wedges[1].status == "running"
-    k2 = keeper(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path)
+    (tmp_path / "b").mkdir()
+    k2 = keeper(tmp_path / "b")
     k2.begin(k2.pending()[0], save=False)
     assert k2.record.status == "running" and k2.saves == 0 and not k2.path.exists()
 
@@ -810,10 +812,11 @@ def test_any_run_keeps_every_frame_once_and_equals_a_fresh_record(tmp_path_facto
     for w in rec.wedges:
         assert w.first_global == g
         g += w.n_collected
-    assert [d_.first_global for d_ in rec.data_files] == list(itertools_accumulate(rec.data_files))
+    assert [d_.first_global for d_ in rec.data_files] == list(_running_starts(rec.data_files))
 
 
-def itertools_accumulate(files):
+def _running_starts(files):
+    """1, then the running sum of the frames of the files before."""
     g = 1
     for f in files:
         yield g
