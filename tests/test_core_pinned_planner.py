@@ -307,3 +307,80 @@ def test_long_plans_repeat_the_cheapest_pattern():
     assert p.cost().energy_changes == 3 * 1000
     names = [w.sweep for w in p.wedges]
     assert names[:8] == ["s0", "s1", "s2", "s3", "s3", "s2", "s1", "s0"] and names[-4:] == ["s3", "s2", "s1", "s0"]
+
+
+# -- the whole-plan search on its own (pinned after the planner's mutation run) -----------------------
+def _sequence_cost(rounds, table) -> float:
+    seq = [g for r in rounds for g in r]
+    return float(sum(table[a][b] for a, b in zip(seq, seq[1:])))
+
+
+def test_the_whole_plan_search_is_exact_up_to_seven_groups_a_round():
+    import numpy as np
+
+    from mxcubecore_interleave.interleave.planner import _whole_plan
+
+    for n in (2, 7):
+        table = np.abs(np.subtract.outer(np.arange(n), np.arange(n))).astype(float)
+        out = _whole_plan([tuple(range(n))] * 2, table)
+        assert out is not None and sorted(out[0]) == list(range(n)) and _sequence_cost(out, table) == 2 * (n - 1)  # serpentine
+    assert _whole_plan([tuple(range(8))], np.zeros((8, 8))) is None
+    assert _whole_plan([], np.zeros((2, 2))) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_the_whole_plan_search_is_the_cheapest_of_every_order(data):
+    """Any symmetric table of step costs (as the cost model's), any shrinking sets of groups: the
+    search's plan visits each round's groups once and costs the least of every order of every round."""
+    import numpy as np
+
+    from mxcubecore_interleave.interleave.planner import _whole_plan
+
+    n = data.draw(st.integers(2, 4))
+    costs = data.draw(st.lists(st.integers(0, 9), min_size=n * n, max_size=n * n))
+    table = np.array(costs, dtype=float).reshape(n, n)
+    table = table + table.T
+    np.fill_diagonal(table, 0.0)
+    wedges = data.draw(st.lists(st.integers(1, 3), min_size=n, max_size=n))
+    rounds = [tuple(g for g in range(n) if r < wedges[g]) for r in range(max(wedges))]
+    out = _whole_plan(rounds, table)
+    assert [sorted(o) for o in out] == [list(r) for r in rounds]
+    best = min(_sequence_cost(c, table) for c in itertools.product(*[itertools.permutations(r) for r in rounds]))
+    assert _sequence_cost(out, table) == best
+
+
+def test_the_whole_plan_search_enters_each_round_where_it_is_cheapest():
+    """A case random tables rarely give: the entry into a round of three groups that the
+    cheapest whole plan needs is not the entry of the cheapest walk of that round alone."""
+    import numpy as np
+
+    from mxcubecore_interleave.interleave.planner import _whole_plan
+
+    table = np.array([[0, 11, 9, 8], [11, 0, 3, 12], [9, 3, 0, 13], [8, 12, 13, 0]], dtype=float)
+    rounds = [(0, 1, 2, 3), (1, 2, 3), (3,)]
+    out = _whole_plan(rounds, table)
+    best = min(_sequence_cost(c, table) for c in itertools.product(*[itertools.permutations(r) for r in rounds]))
+    assert [sorted(o) for o in out] == [list(r) for r in rounds] and _sequence_cost(out, table) == best
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_long_stretches_of_equal_rounds_repeat_the_cheapest_choice(data):
+    """Many rounds with the same groups (where the search repeats a period instead of stepping
+    every round): still the cheapest of every order."""
+    import numpy as np
+
+    from mxcubecore_interleave.interleave.planner import _whole_plan
+
+    n = data.draw(st.integers(2, 3))
+    costs = data.draw(st.lists(st.integers(0, 9), min_size=n * n, max_size=n * n))
+    table = np.array(costs, dtype=float).reshape(n, n)
+    table = table + table.T
+    np.fill_diagonal(table, 0.0)
+    wedges = data.draw(st.lists(st.integers(1, 7 if n == 2 else 5), min_size=n, max_size=n))
+    rounds = [tuple(g for g in range(n) if r < wedges[g]) for r in range(max(wedges))]
+    out = _whole_plan(rounds, table)
+    assert [sorted(o) for o in out] == [list(r) for r in rounds]
+    best = min(_sequence_cost(c, table) for c in itertools.product(*[itertools.permutations(r) for r in rounds]))
+    assert _sequence_cost(out, table) == best
