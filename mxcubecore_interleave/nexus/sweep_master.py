@@ -227,7 +227,7 @@ def write_goniometer(entry: h5py.Group, sweep: Sweep, n_template: int) -> None:
             try:
                 if h5py.h5g.get_objinfo(gid, bname).type != h5py.h5g.DATASET:
                     continue
-            except (KeyError, OSError, ValueError):  # a dangling link: nothing to rewrite
+            except (KeyError, OSError, ValueError, RuntimeError):  # a dangling link: nothing to rewrite
                 continue
             if name in ("omega_increment_set", "omega_range_average"):
                 _replace(g, name, inc)
