@@ -103,8 +103,20 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Built:
+def built_once(tmp_path_factory) -> Built:
     return Built(tmp_path_factory.mktemp("sweep_master"))
+
+
+@pytest.fixture
+def built(built_once) -> Built:
+    """The module's masters; each test also writes one master of each layout in memory, because
+    mutmut runs for a mutant only the tests it saw call the mutated function (the module's
+    masters are written in the first test's setup alone)."""
+    for layout in "LV":
+        with h5py.File(f"mem_{layout}.h5", "w", driver="core", backing_store=False) as f:
+            build_sweep_master(f, built_once.sweeps["A"], built_once.coll, layout, built_once.out, RECORD_JSON,
+                               built_once.record, CREATED)
+    return built_once
 
 
 def _ascii(ds_or_attrs, name=None) -> str:
@@ -513,3 +525,18 @@ def test_nxmx_reads_the_scan_axis_wavelength_and_frames(built, layout, sdef):
         assert entry.start_time is not None and entry.definition == "NXmx"
         frames = entry.data[0][entry.data[0].signal or "data_000001"]
         assert frame_tag(frames[0]) == _globals(sdef.id)[0]
+
+
+@pytest.mark.parametrize("dtype, fill", [("int32", np.iinfo(np.int32).max), ("uint32", np.iinfo(np.uint32).max),
+                                         ("float32", None)])
+def test_layout_v_fill_value_is_the_type_maximum_or_nan(built, dtype, fill):
+    sweep = dataclasses.replace(built.sweeps["A"], dtype=np.dtype(dtype))
+    with h5py.File(built.build(sweep, "V", f"fill_{dtype}.h5")) as f:
+        data = f["/entry/data"]
+        assert _ascii(data.attrs, "NX_class") == "NXdata"
+        ds = data["data_000001"]
+        assert ds.dtype == np.dtype(dtype)
+        if fill is None:
+            assert np.isnan(ds.fillvalue)
+        else:
+            assert ds.fillvalue == fill
