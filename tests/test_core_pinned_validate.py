@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import h5py
@@ -641,3 +642,68 @@ def test_what_nxmx_reads_is_checked_too(written):
             v = f[f"/entry/sample/transformations/{name}"][()]
             f[f"/entry/sample/transformations/{name}"].write_direct(v + 0.25)
     _refuses(master, sweep, start_in_transformations, r"omega starts at 0\.25°")
+
+
+def _rewrite(path: Path, frames: np.ndarray) -> None:
+    path.chmod(0o644)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("/entry/data/data", data=frames, chunks=(1, *frames.shape[1:]))
+
+
+def test_l_frames_are_compared_at_the_index_the_sweep_names(written, monkeypatch):
+    master, sweep = written
+    if _is_v(master):
+        pytest.skip("layout L only")
+    import dataclasses
+
+    w0 = sweep.wedges[0]
+    s0 = w0.segments[0]
+    # the sweep says its first frame is the data file's second: the link's first frame is not it
+    later = dataclasses.replace(sweep, wedges=[dataclasses.replace(w0, segments=[Segment(s0.file, 1, s0.count)]),
+                                               *sweep.wedges[1:]])
+    with pytest.raises(RepackageError, match=rf"frame 1 \(.*\) read through the sweep master differs from frame 2 "
+                                             rf"of {s0.file.path.name}"):
+        validate_master(master, later)
+    # a link redirected (HDF5_EXT_PREFIX) while the data file itself is gone: unreadable, named
+    second = sweep.segments()[1].file.path
+    elsewhere = master.parent / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copyfile(second, elsewhere / second.name)
+    second.rename(master.parent / "moved.h5")
+    monkeypatch.setenv("HDF5_EXT_PREFIX", str(elsewhere))
+    k = w0.n + 1
+    with pytest.raises(RepackageError, match=rf"frame {k} \(.*\) cannot be read through the sweep master or from "
+                                             rf"{second.name} \(frame 1\): "):
+        validate_master(master, sweep)
+
+
+def test_v_whole_mapping_and_source_lengths(written):
+    master, sweep = written
+    if not _is_v(master):
+        pytest.skip("layout V only")
+    segs = sweep.segments()
+    first = segs[0]
+    assert first.count == 3  # 3 frames per file: the wanted frames are the file's first only
+
+    def middle_swapped(f):
+        old = f["/entry/data/data_000001"]
+        shp, fill = old.shape, old.fillvalue
+        del f["/entry/data/data_000001"]
+        layout = h5py.VirtualLayout(shape=shp, dtype=old.dtype)
+        k = 0
+        for s in segs:
+            src = h5py.VirtualSource(s.file.path.name, s.file.dataset, shape=(s.file.n, *shp[1:]))
+            order = [0, 2, 1] if s is first else range(s.count)
+            for j, i in enumerate(order):
+                layout[k + j] = src[s.start + i]
+            k += s.count
+        f.create_virtual_dataset("/entry/data/data_000001", layout, fillvalue=fill)
+    name = first.file.path.name
+    _refuses(master, sweep, middle_swapped, rf"data_000001 maps frames 1\.\.1 to {name} 1\.\.; sweep A has frames "
+                                            rf"1\.\.3 from {name} 1\.\.$")
+    with h5py.File(first.file.path, "r") as f:
+        frames = f["/entry/data/data"][()]
+    _rewrite(first.file.path, frames[:2])
+    with pytest.raises(RepackageError, match=rf"data_000001 maps frames 1\.\.3 of {name}, which holds 2 \(the rest "
+                                             r"would read as fill values\)"):
+        validate_master(master, sweep)
