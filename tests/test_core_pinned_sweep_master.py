@@ -540,3 +540,19 @@ def test_layout_v_fill_value_is_the_type_maximum_or_nan(built, dtype, fill):
             assert np.isnan(ds.fillvalue)
         else:
             assert ds.fillvalue == fill
+
+
+def test_rewritten_datasets_carry_no_modification_times(built, monkeypatch):
+    """Re-runs must give the same bytes: the datasets the writer replaces are made without HDF5's
+    object times (the property list is cached per process; start from none)."""
+    from mxcubecore_interleave.nexus import sweep_master
+
+    monkeypatch.setattr(sweep_master, "_DCPL", None, raising=False)
+    path = built.build(built.sweeps["B"], "L", "times_off.h5")
+    with h5py.File(path, "r+") as f:
+        f.create_dataset("/entry/with_times", data=1, track_times=True)  # for contrast: h5py's times are seen
+        assert h5py.h5g.get_objinfo(f.id, b"/entry/with_times").mtime > 0
+        for name in ("/entry/instrument/detector/detectorSpecific/nimages", "/entry/sample/transformations/omega",
+                     "/entry/instrument/beam/incident_wavelength"):
+            assert h5py.h5g.get_objinfo(f.id, name.encode()).mtime == 0
+
