@@ -127,6 +127,11 @@ def _ascii(ds_or_attrs, name=None) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def ds_shape_is_scalar(group, name: str) -> bool:
+    """A scalar dataset (HDF5's scalar dataspace), not an array of one."""
+    return group[name].id.get_space().get_simple_extent_type() == h5py.h5s.SCALAR
+
+
 # -- omega, the other axes, wavelength, counts --------------------------------------------------
 @pytest.mark.parametrize("layout", "LV")
 @pytest.mark.parametrize("sdef", SWEEPS, ids=lambda s: s.id)
@@ -140,6 +145,9 @@ def test_omega_per_frame_in_both_goniometer_groups(built, layout, sdef):
             assert g["omega"][()].tolist() == pytest.approx(want, abs=1e-12)
             assert g["omega_end"][()].tolist() == pytest.approx([w + sdef.omega_increment for w in want], abs=1e-12)
         tr, gon = f["/entry/sample/transformations"], f["/entry/sample/goniometer"]
+        for name in ("omega_range_average", "omega_range_total"):
+            assert ds_shape_is_scalar(gon, name)
+        assert ds_shape_is_scalar(tr, "omega_increment_set")
         assert float(tr["omega_increment_set"][()]) == sdef.omega_increment
         assert float(gon["omega_range_average"][()]) == sdef.omega_increment
         assert float(gon["omega_range_total"][()]) == pytest.approx(n * sdef.omega_increment)
@@ -170,11 +178,12 @@ def test_other_axes_are_stretched_to_the_sweep_with_the_template_value(built, sd
 def test_wavelength_counts_energy_and_times(built, sdef):
     with h5py.File(built.masters["V", sdef.id]) as f:
         wl = f["/entry/instrument/beam/incident_wavelength"]
-        assert wl.dtype == np.float64 and wl[()] == sdef.wavelength_A
+        assert wl.dtype == np.float64 and wl.shape == () and wl[()] == sdef.wavelength_A
+        assert ds_shape_is_scalar(f, "/entry/instrument/detector/detectorSpecific/photon_energy")
         assert _ascii(wl.attrs, "units") == "angstrom"
         ds = f["/entry/instrument/detector/detectorSpecific"]
         for name, value in (("nimages", sdef.n_frames), ("ntrigger", 1), ("nimages_planned", sdef.n_frames)):
-            assert ds[name].dtype == np.uint32 and int(ds[name][()]) == value
+            assert ds[name].dtype == np.uint32 and ds[name].shape == () and int(ds[name][()]) == value
         assert ds["photon_energy"].dtype == np.float32
         assert float(ds["photon_energy"][()]) == pytest.approx(HC / sdef.wavelength_A * 1000.0, rel=1e-6)
         # times from the chronologically first and last wedge of the sweep, as recorded
