@@ -353,6 +353,7 @@ def test_the_template_header_is_copied_and_its_links_follow_the_master(built):
         e = f["/entry"]
         e.attrs.create("title", np.bytes_(b"hello"), dtype=h5py.string_dtype("utf-8", 5))
         e.attrs["run"] = np.int32(7)
+        e.attrs["comment"] = "variable"  # a variable-length string: kept variable-length
         e.attrs["acquisition_status"] = np.bytes_("aborted")
         e.create_group("acquisition_order")["schema"] = np.bytes_("template's own")
         e.create_group("notes")["data"] = np.bytes_("template's own")
@@ -369,6 +370,7 @@ def test_the_template_header_is_copied_and_its_links_follow_the_master(built):
         e = f["/entry"]
         assert _ascii(e.attrs, "title") == "hello"  # fixed-length UTF-8 in the template: ASCII here
         assert e.attrs["run"] == 7 and e.attrs["run"].dtype == np.int32
+        assert e.attrs.get_id("comment").get_type().is_variable_str() and e.attrs["comment"] == "variable"
         assert "acquisition_status" not in e.attrs
         assert _ascii(e["acquisition_order/schema"]) == "mxcube-interleaved/1"
         assert _ascii(e["notes/data"]) == RECORD_JSON
