@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import h5py
@@ -338,3 +339,371 @@ def test_tolerances_scale_with_the_step_and_the_wavelength(files):
     _refused(two(0.5 + 1e-6, 0.5), "steps omega by")  # beyond 5e-7, inside 1e-6 / 0.5
     validate_inputs(two(0.5, 0.5 + 2e-6), check_files=False)  # within 1e-5 x 0.5
     _refused(two(0.5, 0.5 + 1e-5), "one wavelength per sweep")  # beyond 5e-6, inside 1e-5 / 0.5
+
+
+# -- the whole tree, the blocks, the frames and nxmx: each refusal from a master made for it -----
+def _refuses(master, sweep, change, message, **kw):
+    with pytest.raises(RepackageError, match=message):
+        validate_master(broken_copy(master, change), sweep, **kw)
+
+
+def test_the_written_masters_pass_as_they_are(written):
+    master, sweep = written
+    validate_master(master, sweep)
+    validate_master(master, sweep, read_frames=False)
+
+
+def test_the_tree_is_checked_whole(written):
+    master, sweep = written
+
+    def utf8_class(f):
+        g = f["/entry/instrument"]
+        del g.attrs["NX_class"]
+        g.attrs["NX_class"] = "NXinstrument"  # variable-length
+    _refuses(master, sweep, utf8_class, r"NX_class of /entry/instrument is not a fixed-length ASCII string")
+
+    def absolute(f):
+        f["/entry/instrument/calibration"] = h5py.ExternalLink(str(master.parent / "calib.h5"), "/gain")
+    _refuses(master, sweep, absolute, r"/entry/instrument/calibration is an external link to '/.*calib\.h5', not a "
+                                      "relative file name")
+
+    def dangling(f):
+        f["/entry/instrument/calibration"] = h5py.ExternalLink("calib.h5", "/gain")
+    _refuses(master, sweep, dangling, r"/entry/instrument/calibration links to calib\.h5, which does not exist next "
+                                      "to the sweep master")
+    with h5py.File(master.parent / "calib.h5", "w") as f:
+        f["gain"] = np.arange(3.0)
+    validate_master(broken_copy(master, dangling), sweep)  # now it resolves
+
+    def second_nxdata(f):
+        g = f.create_group("/entry/more")
+        g.attrs["NX_class"] = np.bytes_("NXdata")
+    _refuses(master, sweep, second_nxdata, r"needs exactly one NXdata and one NXdetector, has \['entry/data', "
+                                           r"'entry/more'\] and \['entry/instrument/detector'\]")
+
+    def no_detector(f):
+        f["/entry/instrument/detector"].attrs["NX_class"] = np.bytes_("NXcollection")
+    _refuses(master, sweep, no_detector, r"needs exactly one NXdata and one NXdetector, has \['entry/data'\] and \[\]")
+
+
+def test_frame_counts_and_steps(written):
+    master, sweep = written
+
+    def nimages(f):
+        f["/entry/instrument/detector/detectorSpecific/nimages"][()] = 7
+    _refuses(master, sweep, nimages, r"frame counts disagree: omega 8, data 8, nimages\*ntrigger 7, sweep 8")
+
+    def ntrigger(f):
+        f["/entry/instrument/detector/detectorSpecific/ntrigger"][()] = 2
+    _refuses(master, sweep, ntrigger, r"nimages\*ntrigger 16")
+
+    def short_omega(f):
+        for g in ("transformations", "goniometer"):
+            v = f[f"/entry/sample/{g}/omega"][()][:7]
+            del f[f"/entry/sample/{g}/omega"]
+            f[f"/entry/sample/{g}/omega"] = v
+    _refuses(master, sweep, short_omega, r"frame counts disagree: omega 7, data 8", use_nxmx=False)
+    _refuses(master, sweep, _shift("omega", 0.1, slice(5, None)), r"omega steps 0\.6\d*° between frames 5 and 6, "
+             r"expected 0\.5°", use_nxmx=False)
+    _refuses(master, sweep, _shift("omega", -0.1, slice(5, None)), r"omega steps 0\.(4|39)\d*° between frames 5 and 6",
+             use_nxmx=False)
+
+    def end_short(f):
+        for g in ("transformations", "goniometer"):
+            v = f[f"/entry/sample/{g}/omega_end"][()][:7]
+            del f[f"/entry/sample/{g}/omega_end"]
+            f[f"/entry/sample/{g}/omega_end"] = v
+    _refuses(master, sweep, end_short, r"omega_end is not omega \+ 0\.5° for every frame", use_nxmx=False)
+
+    def no_end(f):
+        for g in ("transformations", "goniometer"):
+            del f[f"/entry/sample/{g}/omega_end"]
+    validate_master(broken_copy(master, no_end), sweep, use_nxmx=False)  # omega_end is optional
+    # within the tolerance (1e-6 of the step) the start is the sweep's
+    validate_master(broken_copy(master, _shift("omega", 1e-8)), sweep, use_nxmx=False)
+    _refuses(master, sweep, _shift("omega", -0.25), r"omega starts at -0\.25°", use_nxmx=False)
+    ok = broken_copy(master, lambda f: f["/entry/instrument/beam/incident_wavelength"].write_direct(
+        np.array(sweep.wavelength_A * (1 + 5e-6))))
+    validate_master(ok, sweep, use_nxmx=False)
+    _refuses(master, sweep, lambda f: f["/entry/instrument/beam/incident_wavelength"].write_direct(
+        np.array(sweep.wavelength_A * (1 - 2e-5))), "incident_wavelength is", use_nxmx=False)
+
+
+def _other_frames(path: Path) -> Path:
+    """A data file beside ``path`` of the same shape and type whose frames are all different."""
+    other = path.parent / f"other_{path.name}"
+    with h5py.File(path, "r") as f:
+        data = f["/entry/data/data"][()]
+    with h5py.File(other, "w") as f:
+        f.create_dataset("/entry/data/data", data=data + 1, chunks=(1, *data.shape[1:]))
+    return other
+
+
+def test_l_blocks_are_opened_and_their_frames_compared(written, monkeypatch):
+    master, sweep = written
+    if _is_v(master):
+        pytest.skip("layout L only")
+    segs = sweep.segments()
+    second = segs[1].file.path
+
+    def group(f):
+        lk = f["/entry/data"].get("data_000002", getlink=True)
+        del f["/entry/data/data_000002"]
+        f["/entry/data/data_000002"] = h5py.ExternalLink(lk.filename, "/entry/data")
+    # the dataset name is checked first: a link to a group of the right file is a wrong place
+    _refuses(master, sweep, group, r"data_000002 points to .*:/entry/data, expected")
+    for make, message in [
+        (lambda d: d[:, 0], r"data_000002 \(.*\) is not a 3-D image stack"),
+        (lambda d: d[:, :, :5], r"data_000002 \(.*\) holds uint16 frames of \(16, 5\), sweep A uint16 frames of "
+                                r"\(16, 24\)"),
+        (lambda d: d.astype(np.int32), r"data_000002 \(.*\) holds int32 frames of \(16, 24\)"),
+        (lambda d: d[:3], r"frame counts disagree: omega 8, data 7"),
+    ]:
+        with h5py.File(second, "r") as f:
+            data = f["/entry/data/data"][()]
+        backup = second.read_bytes()
+        second.chmod(0o644)
+        with h5py.File(second, "w") as f:
+            f["/entry/data/data"] = make(data)
+        with pytest.raises(RepackageError, match=message):
+            validate_master(master, sweep)
+        second.write_bytes(backup)
+    validate_master(master, sweep)
+
+    def unopenable(f):
+        lk = f["/entry/data"].get("data_000002", getlink=True)
+        (master.parent / "broken.h5").write_text("not HDF5")
+        del f["/entry/data/data_000002"]
+        f["/entry/data/data_000002"] = h5py.ExternalLink("broken.h5", lk.path)
+    seg = segs[1]
+    wrong = dataclasses_replace_file(sweep, 1, master.parent / "broken.h5")
+    with pytest.raises(RepackageError, match=r"data_000002 cannot be opened through its link to broken\.h5"):
+        validate_master(broken_copy(master, unopenable), wrong)
+    assert seg.file.path == second
+
+
+    # HDF5_EXT_PREFIX sends the link to another file of that name: its frames are not the data file's
+    elsewhere = master.parent / "elsewhere"
+    elsewhere.mkdir()
+    _other_frames(second).rename(elsewhere / second.name)
+    k = sweep.wedges[0].n + 1 if len(sweep.wedges[0].segments) == 1 else 3
+    monkeypatch.setenv("HDF5_EXT_PREFIX", str(elsewhere))
+    with pytest.raises(RepackageError, match=rf"frame {k} \(.*\) read through the sweep master differs from "
+                                             rf"frame 1 of {second.name}"):
+        validate_master(master, sweep)
+
+
+def dataclasses_replace_file(sweep, i: int, path: Path):
+    """The sweep with its i-th segment's data file renamed (the master made to point there)."""
+    import dataclasses
+
+    segs = [s for w in sweep.wedges for s in w.segments]
+    target = segs[i]
+    wedges = []
+    for w in sweep.wedges:
+        new = [Segment(DataFile(path, s.file.n, s.file.dataset), s.start, s.count) if s is target else s
+               for s in w.segments]
+        wedges.append(dataclasses.replace(w, segments=new))
+    return dataclasses.replace(sweep, wedges=wedges)
+
+
+def test_v_mapping_is_checked_frame_by_frame(written):
+    master, sweep = written
+    if not _is_v(master):
+        pytest.skip("layout V only")
+    segs = sweep.segments()
+
+    def rebuild(mapping, shape=None, dtype=None):
+        """data_000001 from (master first, count, segment, file first) pieces."""
+        def change(f):
+            old = f["/entry/data/data_000001"]
+            shp, dt, fill = shape or old.shape, dtype or old.dtype, old.fillvalue
+            del f["/entry/data/data_000001"]
+            layout = h5py.VirtualLayout(shape=shp, dtype=dt)
+            for k, count, seg, start in mapping:
+                src = h5py.VirtualSource(seg.file.path.name, seg.file.dataset, shape=(seg.file.n, *old.shape[1:]))
+                layout[k:k + count] = src[start:start + count]
+            f.create_virtual_dataset("/entry/data/data_000001", layout, fillvalue=fill)
+        return change
+
+    good = []
+    k = 0
+    for s in segs:
+        good.append((k, s.count, s, s.start))
+        k += s.count
+    validate_master(broken_copy(master, rebuild(good)), sweep)
+    # the first two pieces swapped: the first frame of the sweep comes from the wrong file
+    a, b = good[0], good[1]
+    if a[1] == b[1]:
+        swapped = [(a[0], a[1], b[2], b[3]), (b[0], b[1], a[2], a[3]), *good[2:]]
+        _refuses(master, sweep, rebuild(swapped), rf"frame 1 \(.*\) read through the sweep master differs from "
+                                                  rf"frame 1 of {a[2].file.path.name}")
+    # a piece shifted by one frame inside its file (the last wanted frame maps one further)
+    last = good[-1]
+    if last[1] > 1 and last[3] == 0:
+        shifted = [*good[:-1], (last[0], last[1] - 1, last[2], 1), (last[0] + last[1] - 1, 1, last[2], 0)]
+        _refuses(master, sweep, rebuild(shifted), r"read through the sweep master differs from frame")
+    with pytest.raises(RepackageError, match=r"data_000001 holds uint16 frames of \(16, 24\), sweep A int32"):
+        import dataclasses
+        validate_master(master, dataclasses.replace(sweep, dtype=np.dtype("int32")))
+
+    def partial_frames(f):
+        old = f["/entry/data/data_000001"]
+        shp, fill = old.shape, old.fillvalue
+        del f["/entry/data/data_000001"]
+        layout = h5py.VirtualLayout(shape=shp, dtype=old.dtype)
+        k = 0
+        for s in segs:
+            src = h5py.VirtualSource(s.file.path.name, s.file.dataset, shape=(s.file.n, *shp[1:]))
+            layout[k:k + s.count, :, :] = src[s.start:s.start + s.count, :, :]
+            k += s.count
+        src = h5py.VirtualSource(segs[0].file.path.name, segs[0].file.dataset, shape=(segs[0].file.n, *shp[1:]))
+        layout[0:1, :, :12] = src[0:1, :, 12:]  # half a frame from elsewhere
+        f.create_virtual_dataset("/entry/data/data_000001", layout, fillvalue=fill)
+    _refuses(master, sweep, partial_frames, r"maps parts of frames, not whole frames|maps \d+ of its 8 frames")
+
+
+def test_mixed_or_strange_data_groups_are_refused(written):
+    master, sweep = written
+
+    def mixed(f):
+        f["/entry/data/data_000009"] = h5py.SoftLink("/entry/data/data_000001")
+    _refuses(master, sweep, mixed, r"without gaps|must be external links only")
+
+    def soft_first(f):
+        lk = f["/entry/data"].get("data_000001", getlink=True)
+        if isinstance(lk, h5py.HardLink):
+            f["/entry/keep"] = f["/entry/data/data_000001"]
+        else:
+            f["/entry/keep"] = h5py.ExternalLink(lk.filename, lk.path)
+        del f["/entry/data/data_000001"]
+        f["/entry/data/data_000001"] = h5py.SoftLink("/entry/keep")
+    _refuses(master, sweep, soft_first, r"/entry/data must be external links only \(layout L\) or one virtual "
+                                        r"dataset data_000001 \(layout V\), has \['data_000001'")
+
+    def extra(f):
+        f["/entry/data/data_x"] = np.zeros(1)
+    _refuses(master, sweep, extra, r"/entry/data holds \[.*'data_x'\]; only data_NNNNNN names are allowed")
+
+    def empty(f):
+        for k in list(f["/entry/data"]):
+            del f["/entry/data"][k]
+    _refuses(master, sweep, empty, r"/entry/data holds \[\]; only data_NNNNNN")
+
+    def other_names(f):
+        f["/entry/data/frames_dark"] = np.zeros(1)  # not data*: let through
+    validate_master(broken_copy(master, other_names), sweep, use_nxmx=False)
+
+
+def test_what_nxmx_reads_is_checked_too(written):
+    master, sweep = written
+
+    def nm(f):
+        wl = f["/entry/instrument/beam/incident_wavelength"]
+        wl.attrs["units"] = np.bytes_("nm")
+    _refuses(master, sweep, nm, r"nxmx reads wavelength \[9\.79\d*\] Å, expected 0\.9793")
+    validate_master(broken_copy(master, nm), sweep, use_nxmx=False)  # our own check reads the number only
+
+    def rad(f):
+        for name in ("omega", "omega_end"):
+            f[f"/entry/sample/transformations/{name}"].attrs["units"] = np.bytes_("rad")
+    _refuses(master, sweep, rad, r"nxmx reads an omega step of 28\.6\d*°, expected 0\.5°")
+
+    def kappa_moves(f):
+        k = f["/entry/sample/transformations/kappa"]
+        k[...] = np.arange(k.shape[0], dtype=k.dtype)
+    _refuses(master, sweep, kappa_moves, r"nxmx finds the scan axes \['omega', 'kappa'\]|scan axes .*kappa")
+
+    def no_omega(f):
+        chi = f.create_dataset("/entry/sample/transformations/chi", data=np.zeros(8))
+        for k, v in (("depends_on", "."), ("transformation_type", "rotation"), ("units", "deg")):
+            chi.attrs[k] = np.bytes_(v)
+        chi.attrs["vector"] = np.array([1.0, 0.0, 0.0])
+        del f["/entry/sample/depends_on"]
+        f["/entry/sample/depends_on"] = np.bytes_("/entry/sample/transformations/chi")
+    _refuses(master, sweep, no_omega, r"nxmx finds no omega in the sample's depends_on chain \(chi\)")
+
+    def nowhere(f):
+        del f["/entry/sample/depends_on"]
+        f["/entry/sample/depends_on"] = np.bytes_("/entry/sample/nowhere")
+    _refuses(master, sweep, nowhere, r"the nxmx reader cannot parse it")
+
+    def other_definition(f):
+        del f["/entry/definition"]
+        f["/entry/definition"] = np.bytes_("NXtomo")
+    _refuses(master, sweep, other_definition, r"nxmx finds no NXmx entry")
+
+    def no_definition(f):
+        del f["/entry/definition"]
+    validate_master(broken_copy(master, no_definition), sweep)  # "nearly NeXus": nothing for nxmx to check
+
+    def start_in_transformations(f):
+        for name in ("omega", "omega_end"):
+            v = f[f"/entry/sample/transformations/{name}"][()]
+            f[f"/entry/sample/transformations/{name}"].write_direct(v + 0.25)
+    _refuses(master, sweep, start_in_transformations, r"omega starts at 0\.25°")
+
+
+def _rewrite(path: Path, frames: np.ndarray) -> None:
+    path.chmod(0o644)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("/entry/data/data", data=frames, chunks=(1, *frames.shape[1:]))
+
+
+def test_l_frames_are_compared_at_the_index_the_sweep_names(written, monkeypatch):
+    master, sweep = written
+    if _is_v(master):
+        pytest.skip("layout L only")
+    import dataclasses
+
+    w0 = sweep.wedges[0]
+    s0 = w0.segments[0]
+    # the sweep says its first frame is the data file's second: the link's first frame is not it
+    later = dataclasses.replace(sweep, wedges=[dataclasses.replace(w0, segments=[Segment(s0.file, 1, s0.count)]),
+                                               *sweep.wedges[1:]])
+    with pytest.raises(RepackageError, match=rf"frame 1 \(.*\) read through the sweep master differs from frame 2 "
+                                             rf"of {s0.file.path.name}"):
+        validate_master(master, later)
+    # a link redirected (HDF5_EXT_PREFIX) while the data file itself is gone: unreadable, named
+    second = sweep.segments()[1].file.path
+    elsewhere = master.parent / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copyfile(second, elsewhere / second.name)
+    second.rename(master.parent / "moved.h5")
+    monkeypatch.setenv("HDF5_EXT_PREFIX", str(elsewhere))
+    k = w0.n + 1
+    with pytest.raises(RepackageError, match=rf"frame {k} \(.*\) cannot be read through the sweep master or from "
+                                             rf"{second.name} \(frame 1\): "):
+        validate_master(master, sweep)
+
+
+def test_v_whole_mapping_and_source_lengths(written):
+    master, sweep = written
+    if not _is_v(master):
+        pytest.skip("layout V only")
+    segs = sweep.segments()
+    first = segs[0]
+    assert first.count == 3  # 3 frames per file: the wanted frames are the file's first only
+
+    def middle_swapped(f):
+        old = f["/entry/data/data_000001"]
+        shp, fill = old.shape, old.fillvalue
+        del f["/entry/data/data_000001"]
+        layout = h5py.VirtualLayout(shape=shp, dtype=old.dtype)
+        k = 0
+        for s in segs:
+            src = h5py.VirtualSource(s.file.path.name, s.file.dataset, shape=(s.file.n, *shp[1:]))
+            order = [0, 2, 1] if s is first else range(s.count)
+            for j, i in enumerate(order):
+                layout[k + j] = src[s.start + i]
+            k += s.count
+        f.create_virtual_dataset("/entry/data/data_000001", layout, fillvalue=fill)
+    name = first.file.path.name
+    _refuses(master, sweep, middle_swapped, rf"data_000001 maps frames 1\.\.1 to {name} 1\.\.; sweep A has frames "
+                                            rf"1\.\.3 from {name} 1\.\.$")
+    with h5py.File(first.file.path, "r") as f:
+        frames = f["/entry/data/data"][()]
+    _rewrite(first.file.path, frames[:2])
+    with pytest.raises(RepackageError, match=rf"data_000001 maps frames 1\.\.3 of {name}, which holds 2 \(the rest "
+                                             r"would read as fill values\)"):
+        validate_master(master, sweep)

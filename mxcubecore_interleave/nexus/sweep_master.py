@@ -76,7 +76,7 @@ def _replace(group: h5py.Group, name: str, data, dtype=None) -> h5py.Dataset:
             saved.append((aid.get_name(), tid, aid.get_space(), buf))
         old.close()
         gid.unlink(bname)
-    arr = np.ascontiguousarray(np.asarray(data, dtype=dtype))
+    arr = np.array(data, dtype=dtype, order="C")  # not ascontiguousarray: that makes a scalar 1-D
     space = h5py.h5s.create_simple(arr.shape) if arr.shape else h5py.h5s.create(h5py.h5s.SCALAR)
     dsid = h5py.h5d.create(gid, bname, h5py.h5t.py_create(arr.dtype, logical=True), space, dcpl=_dcpl())
     dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, arr)
@@ -227,7 +227,7 @@ def write_goniometer(entry: h5py.Group, sweep: Sweep, n_template: int) -> None:
             try:
                 if h5py.h5g.get_objinfo(gid, bname).type != h5py.h5g.DATASET:
                     continue
-            except (KeyError, OSError, ValueError):  # a dangling link: nothing to rewrite
+            except (KeyError, OSError, ValueError, RuntimeError):  # a dangling link: nothing to rewrite
                 continue
             if name in ("omega_increment_set", "omega_range_average"):
                 _replace(g, name, inc)
