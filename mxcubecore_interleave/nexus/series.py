@@ -319,8 +319,8 @@ def read_series(master: str | os.PathLike[str], *, brief: bool = False, keep: bo
     r.close()
     if run is not None:
         run.keep_master(master, fid)
-    else:
-        fid.close()
+    # else: the last reference goes with this frame and closes the file (weak close degree, no
+    # object of it open); ``fid.close()`` would scan every live h5py object (see datafiles.close)
     return info
 
 
