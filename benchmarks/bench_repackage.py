@@ -532,6 +532,8 @@ def main() -> None:
     ap.add_argument("--points", type=int, nargs="+", default=None,
                     help="the scaling table's wedge counts (default 16 144 1000 10000; --quick: up to 1000)")
     ap.add_argument("--only-throughput", action="store_true", help="only the read-throughput table")
+    ap.add_argument("--only-main", action="store_true",
+                    help="only the 144-wedge table against the peers (32 x 16 and 4M, layouts L and V)")
     ap.add_argument("--skip-main", action="store_true",
                     help="skip the 144-wedge table against the peers (the slowest part: 4M pixel copies)")
     args = ap.parse_args()
@@ -610,6 +612,10 @@ def main() -> None:
                        f"(goal ≤ 0.5 {'met' if max(small['project'] / small['nexgen'], big['project'] / big['nexgen']) <= 0.5 else 'MISSED'})"
                        if "nexgen" in small and "nexgen" in big else ""))
             say()
+            if args.only_main:
+                if not args.no_doc:
+                    write_doc(lines, "bench_repackage")
+                return
         pixel_independence(tmp, chunk_4m, n_rounds, say)
         read_throughput(tmp, chunk_4m, n_rounds, say)
         scaling(tmp, args.quick, say)
