@@ -82,18 +82,22 @@ class OpenDataFiles:
             self._files.setdefault(key[0], fid)
             self._datasets[key] = ds
         else:
-            fid.close()  # the dataset keeps the file open until the caller closes it
+            del fid  # the dataset keeps the file open until the caller closes it (see ``close``)
         return ds, kept
 
     def close(self) -> None:
+        """Close every dataset, then release every file by dropping its last reference.
+
+        ``FileID.close()`` also scans every live h5py object (h5py's ``nonlocal_close``), so
+        closing n files that way costs O(n x objects): 0.07 s of a 0.9 s run at 144 wedges. The
+        files are opened with HDF5's default (weak) close degree, under which ``H5Fclose`` and the
+        last reference's release do the same thing; no object of these files is left open here.
+        """
         for ds in self._datasets.values():
             with contextlib.suppress(Exception):
                 ds.close()
-        for fid in (*self._files.values(), *self._masters.values()):
-            with contextlib.suppress(Exception):
-                fid.close()
         self._datasets.clear()
-        self._files.clear()
+        self._files.clear()  # the last references: each file is closed here
         self._masters.clear()
 
 
