@@ -24,6 +24,7 @@ from mxcubecore_interleave.interleave import bookkeeping as bk
 from mxcubecore_interleave.interleave import parse_task, plan
 from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, WedgeJob, differences
 from mxcubecore_interleave.record import AcquisitionRecord, OrientationChangeRecord, WedgeRecord
+from tests.record_checks import assert_every_frame_once_in_order
 
 TASK = {"sweeps": [{"id": "A", "energy_keV": 12.7, "num_images": 8, "osc_range": 0.5},
                    {"id": "B", "energy_keV": 13.0, "num_images": 8, "osc_range": 0.5}],
@@ -804,14 +805,7 @@ def test_any_run_keeps_every_frame_once_and_equals_a_fresh_record(tmp_path_facto
             assert starts == sorted(starts)
     rec = k.record
     assert not k.pending()
-    for s in p.sweeps:
-        frames = sorted(f for w in rec.wedges_of(s.id, collected_only=True)
-                        for f in range(w.sweep_first_frame, w.sweep_first_frame + w.n_collected))
-        assert frames == list(range(1, s.num_images + 1))
-    g = 1
-    for w in rec.wedges:
-        assert w.first_global == g
-        g += w.n_collected
+    assert_every_frame_once_in_order(rec, p.sweeps)
     assert [d_.first_global for d_ in rec.data_files] == list(_running_starts(rec.data_files))
 
 

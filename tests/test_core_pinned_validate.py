@@ -342,6 +342,27 @@ def test_tolerances_scale_with_the_step_and_the_wavelength(files):
 
 
 # -- the whole tree, the blocks, the frames and nxmx: each refusal from a master made for it -----
+def _sweep_layout(f, segs, order=lambda s: None):
+    """Delete the master's virtual dataset and map the sweep's segments again, in sweep order:
+    a segment's frames as one piece, or one by one in ``order(segment)`` (indices into it) when
+    that is not None. Returns the layout (for a test to spoil further) and the fill value."""
+    old = f["/entry/data/data_000001"]
+    shp, fill = old.shape, old.fillvalue
+    del f["/entry/data/data_000001"]
+    layout = h5py.VirtualLayout(shape=shp, dtype=old.dtype)
+    k = 0
+    for s in segs:
+        src = h5py.VirtualSource(s.file.path.name, s.file.dataset, shape=(s.file.n, *shp[1:]))
+        picked = order(s)
+        if picked is None:
+            layout[k:k + s.count, :, :] = src[s.start:s.start + s.count, :, :]
+        else:
+            for j, i in enumerate(picked):
+                layout[k + j] = src[s.start + i]
+        k += s.count
+    return layout, fill
+
+
 def _refuses(master, sweep, change, message, **kw):
     with pytest.raises(RepackageError, match=message):
         validate_master(broken_copy(master, change), sweep, **kw)
@@ -548,15 +569,8 @@ def test_v_mapping_is_checked_frame_by_frame(written):
         validate_master(master, dataclasses.replace(sweep, dtype=np.dtype("int32")))
 
     def partial_frames(f):
-        old = f["/entry/data/data_000001"]
-        shp, fill = old.shape, old.fillvalue
-        del f["/entry/data/data_000001"]
-        layout = h5py.VirtualLayout(shape=shp, dtype=old.dtype)
-        k = 0
-        for s in segs:
-            src = h5py.VirtualSource(s.file.path.name, s.file.dataset, shape=(s.file.n, *shp[1:]))
-            layout[k:k + s.count, :, :] = src[s.start:s.start + s.count, :, :]
-            k += s.count
+        layout, fill = _sweep_layout(f, segs)
+        shp = layout.shape
         src = h5py.VirtualSource(segs[0].file.path.name, segs[0].file.dataset, shape=(segs[0].file.n, *shp[1:]))
         layout[0:1, :, :12] = src[0:1, :, 12:]  # half a frame from elsewhere
         f.create_virtual_dataset("/entry/data/data_000001", layout, fillvalue=fill)
@@ -686,17 +700,7 @@ def test_v_whole_mapping_and_source_lengths(written):
     assert first.count == 3  # 3 frames per file: the wanted frames are the file's first only
 
     def middle_swapped(f):
-        old = f["/entry/data/data_000001"]
-        shp, fill = old.shape, old.fillvalue
-        del f["/entry/data/data_000001"]
-        layout = h5py.VirtualLayout(shape=shp, dtype=old.dtype)
-        k = 0
-        for s in segs:
-            src = h5py.VirtualSource(s.file.path.name, s.file.dataset, shape=(s.file.n, *shp[1:]))
-            order = [0, 2, 1] if s is first else range(s.count)
-            for j, i in enumerate(order):
-                layout[k + j] = src[s.start + i]
-            k += s.count
+        layout, fill = _sweep_layout(f, segs, lambda s: [0, 2, 1] if s is first else None)
         f.create_virtual_dataset("/entry/data/data_000001", layout, fillvalue=fill)
     name = first.file.path.name
     _refuses(master, sweep, middle_swapped, rf"data_000001 maps frames 1\.\.1 to {name} 1\.\.; sweep A has frames "

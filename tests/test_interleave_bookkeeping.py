@@ -13,6 +13,7 @@ from mxcubecore_interleave.interleave import bookkeeping, parse_task, plan
 from mxcubecore_interleave.interleave.bookkeeping import RecordKeeper, differences
 from mxcubecore_interleave.record import AcquisitionRecord, RecordWriter
 from tests.test_interleave_planner import tasks
+from tests.record_checks import assert_every_frame_once_in_order
 
 TASK = {"sweeps": [{"id": "A", "energy_keV": 12.7, "num_images": 8, "osc_range": 0.5},
                    {"id": "B", "energy_keV": 13.0, "num_images": 8, "osc_range": 0.5}],
@@ -215,11 +216,4 @@ def test_incremental_bookkeeping_matches_a_fresh_record(tmp_path_factory, data):
     rebuilt = RecordKeeper(fresh, k.path, k.task_prefix, 1, k.images_per_file)
     rebuilt._rebuild_data_files()
     assert fresh.data_files == rec.data_files
-    for s in p.sweeps:
-        frames = sorted(f for w in rec.wedges_of(s.id, collected_only=True)
-                        for f in range(w.sweep_first_frame, w.sweep_first_frame + w.n_collected))
-        assert frames == list(range(1, s.num_images + 1))
-    g = 1
-    for w in rec.wedges:
-        assert w.first_global == g
-        g += w.n_collected
+    assert_every_frame_once_in_order(rec, p.sweeps)
