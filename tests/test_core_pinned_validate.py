@@ -363,6 +363,16 @@ def _sweep_layout(f, segs, order=lambda s: None):
     return layout, fill
 
 
+def _first_frames(name, n):
+    """A change that keeps only the first ``n`` values of the goniometer's ``name`` (both copies)."""
+    def change(f):
+        for g in ("transformations", "goniometer"):
+            v = f[f"/entry/sample/{g}/{name}"][()][:n]
+            del f[f"/entry/sample/{g}/{name}"]
+            f[f"/entry/sample/{g}/{name}"] = v
+    return change
+
+
 def _refuses(master, sweep, change, message, **kw):
     with pytest.raises(RepackageError, match=message):
         validate_master(broken_copy(master, change), sweep, **kw)
@@ -418,23 +428,13 @@ def test_frame_counts_and_steps(written):
         f["/entry/instrument/detector/detectorSpecific/ntrigger"][()] = 2
     _refuses(master, sweep, ntrigger, r"nimages\*ntrigger 16")
 
-    def short_omega(f):
-        for g in ("transformations", "goniometer"):
-            v = f[f"/entry/sample/{g}/omega"][()][:7]
-            del f[f"/entry/sample/{g}/omega"]
-            f[f"/entry/sample/{g}/omega"] = v
-    _refuses(master, sweep, short_omega, r"frame counts disagree: omega 7, data 8", use_nxmx=False)
+    _refuses(master, sweep, _first_frames("omega", 7), r"frame counts disagree: omega 7, data 8", use_nxmx=False)
     _refuses(master, sweep, _shift("omega", 0.1, slice(5, None)), r"omega steps 0\.6\d*° between frames 5 and 6, "
              r"expected 0\.5°", use_nxmx=False)
     _refuses(master, sweep, _shift("omega", -0.1, slice(5, None)), r"omega steps 0\.(4|39)\d*° between frames 5 and 6",
              use_nxmx=False)
 
-    def end_short(f):
-        for g in ("transformations", "goniometer"):
-            v = f[f"/entry/sample/{g}/omega_end"][()][:7]
-            del f[f"/entry/sample/{g}/omega_end"]
-            f[f"/entry/sample/{g}/omega_end"] = v
-    _refuses(master, sweep, end_short, r"omega_end is not omega \+ 0\.5° for every frame", use_nxmx=False)
+    _refuses(master, sweep, _first_frames("omega_end", 7), r"omega_end is not omega \+ 0\.5° for every frame", use_nxmx=False)
 
     def no_end(f):
         for g in ("transformations", "goniometer"):
