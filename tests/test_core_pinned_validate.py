@@ -711,3 +711,23 @@ def test_v_whole_mapping_and_source_lengths(written):
     with pytest.raises(RepackageError, match=rf"data_000001 maps frames 1\.\.3 of {name}, which holds 2 \(the rest "
                                              r"would read as fill values\)"):
         validate_master(master, sweep)
+
+
+def test_merge_joins_only_runs_that_continue_in_both_the_sweep_and_the_same_source():
+    from mxcubecore_interleave.nexus.validate import _merge
+
+    assert _merge([]) == []
+    a, b = ("a.h5", "/entry/data/data"), ("b.h5", "/entry/data/data")
+    # given out of order; 0..2 and 3..4 continue in the sweep and in a.h5 (source 10..12, 13..14)
+    runs = [(3, 2, *a, 13), (0, 3, *a, 10), (5, 1, *a, 20), (6, 2, *b, 0), (8, 1, *b, 2), (10, 1, *b, 3)]
+    assert _merge(runs) == [(0, 5, *a, 10),   # joined
+                            (5, 1, *a, 20),   # continues the sweep, not the source
+                            (6, 3, *b, 0),    # joined across the file change of the sweep
+                            (10, 1, *b, 3)]   # continues the source, not the sweep (frame 9 missing)
+    # the same frames in another dataset of the same file, or another file, are not joined
+    assert _merge([(0, 1, "a.h5", "/x", 0), (1, 1, "a.h5", "/y", 1)]) == [(0, 1, "a.h5", "/x", 0),
+                                                                         (1, 1, "a.h5", "/y", 1)]
+    assert _merge([(0, 1, "a.h5", "/x", 0), (1, 1, "c.h5", "/x", 1)]) == [(0, 1, "a.h5", "/x", 0),
+                                                                         (1, 1, "c.h5", "/x", 1)]
+    # three in a row become one, counts added
+    assert _merge([(0, 2, *a, 0), (2, 3, *a, 2), (5, 4, *a, 5)]) == [(0, 9, *a, 0)]
