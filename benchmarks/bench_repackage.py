@@ -362,48 +362,95 @@ def pixel_independence(tmp: Path, chunk_4m: bytes, n_rounds: int, say) -> None:
 
 
 # -- read throughput -------------------------------------------------------------------------------
-def read_all(datasets) -> int:
-    n = 0
-    for ds in datasets:
-        for i in range(ds.shape[0]):
-            ds[i]
-            n += 1
-    return n
+def steady_allocator() -> bool:
+    """Fix glibc's mmap and trim thresholds for the throughput rounds (returns False off glibc).
+
+    Every frame read allocates and frees buffers of a frame's size (the numpy result, HDF5's chunk
+    buffer, the filter's output). With glibc's *dynamic* thresholds, whether those come from a heap
+    that keeps its pages or are mapped and page-faulted again on every frame depends on the history
+    of the process's small allocations: the same read loop then costs 0-190 page faults per
+    512 x 1028 frame and up to 30 % more CPU (docs/performance.md, "Why layout V seemed to read
+    slower"), whichever reader it is. Fixed thresholds make both readers pay the same."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc malloc.h
+    return bool(libc.mallopt(m_mmap_threshold, 256 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+
+
+def _frames_via_master(f: h5py.File) -> list[tuple[h5py.Dataset, int]]:
+    data = f["/entry/data"]
+    return [(ds, i) for ds in (data[k] for k in sorted(data)) for i in range(ds.shape[0])]
+
+
+def _frames_direct(handles: list[h5py.File]) -> list[tuple[h5py.Dataset, int]]:
+    return [(ds, i) for ds in (h["/entry/data/data"] for h in handles) for i in range(ds.shape[0])]
 
 
 def through_master(master: Path) -> tuple[float, int]:
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     with h5py.File(master, "r") as f:
-        data = f["/entry/data"]
-        n = read_all([data[k] for k in sorted(data)])
-    return time.perf_counter() - t0, n
+        n = _read_count(_frames_via_master(f))
+    return time.process_time() - t0, n
 
 
 def direct(files: list[Path]) -> tuple[float, int]:
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     handles = [h5py.File(p, "r") for p in files]
-    n = read_all([h["/entry/data/data"] for h in handles])
+    n = _read_count(_frames_direct(handles))
     for h in handles:
         h.close()
-    return time.perf_counter() - t0, n
+    return time.process_time() - t0, n
 
 
-def throughput(rp: Path, repeats: int) -> tuple[float, str]:
-    """Frames/s through sweep A's master ÷ frames/s reading its data files directly (medians of
-    interleaved rounds)."""
+def _read_count(frames: list[tuple[h5py.Dataset, int]]) -> int:
+    for ds, i in frames:
+        ds[i]
+    return len(frames)
+
+
+def throughput(rp: Path, repeats: int) -> tuple[float, float, float, str]:
+    """Frames/s through sweep A's master ÷ frames/s reading its data files directly.
+
+    A reader that opens its files, reads every frame once in sweep order and closes them, timed
+    with the opens. Fair on a shared machine: CPU time (`process_time`; the reads are
+    single-threaded and the page cache warm), the dirty pages of the just-written collection
+    flushed first (``os.sync``; one run without it ranged 0.74-1.38 per round, cause not isolated),
+    both warmed once, the first of each round alternating. Never both readers open at once: HDF5
+    shares an open dataset's chunk cache between two opens in one process, so the second reader
+    would read the first's decompressed chunks. Returns the ratio of medians, the lowest and
+    highest per-round ratio, and the layout."""
     res = repackage_record(rp, "after", save_record=False)
     master = res.masters[0].master
     _every, by_sweep = _files(rp)
     files = by_sweep["A"]
-    direct(files)  # warm the page cache for both
+    os.sync()
+    with h5py.File(master, "r") as f:  # the same pixels in the same order
+        handles = [h5py.File(p, "r") for p in files]
+        pairs = list(zip(_frames_via_master(f), _frames_direct(handles)))
+        assert len(pairs) == len(_frames_direct(handles)) == len(_frames_via_master(f))
+        for k in (0, len(pairs) // 2, len(pairs) - 1):
+            (dv, iv), (dd, i_d) = pairs[k]
+            assert np.array_equal(dv[iv], dd[i_d])
+        for h in handles:
+            h.close()
+    direct(files)  # warm the page cache and both code paths
+    through_master(master)
     via_t, dir_t = [], []
-    for _ in range(repeats):
-        t, n1 = through_master(master)
-        via_t.append(t)
-        t, n2 = direct(files)
-        dir_t.append(t)
-        assert n1 == n2
-    return statistics.median(dir_t) / statistics.median(via_t), res.masters[0].layout
+    for r in range(repeats):
+        for first in ((True, False) if r % 2 == 0 else (False, True)):
+            if first:
+                t, n_via = through_master(master)
+                via_t.append(t)
+            else:
+                t, n_dir = direct(files)
+                dir_t.append(t)
+        assert n_via == n_dir, (n_via, n_dir)
+    per_round = [d / v for d, v in zip(dir_t, via_t)]
+    return statistics.median(dir_t) / statistics.median(via_t), min(per_round), max(per_round), res.masters[0].layout
 
 
 # -- fresh processes -------------------------------------------------------------------------------
@@ -506,6 +553,12 @@ def read_throughput(tmp: Path, chunk_4m: bytes, n_rounds: int, say) -> None:
     say("## Read throughput through the sweep master ÷ direct from the data files (sweep A, median of "
         f"{n_rounds} interleaved rounds)")
     say()
+    steady = steady_allocator()
+    say("Each pass opens its files, reads every frame once and closes them; CPU time (`time.process_time`), "
+        "rounds alternating which goes first; " + ("glibc's malloc thresholds fixed for both (`steady_allocator`)." if steady
+                          else "malloc thresholds NOT fixed (no glibc): page faults may dominate."))
+    say("Each cell: ratio of medians (lowest–highest per-round ratio).")
+    say()
     say("| frames | L | V |")
     say("|---|---|---|")
     for size, geo, chunk, fps in (("512 x 1028", HALF_MODULE, None, 900), ("Eiger2 4M", EIGER2_4M, chunk_4m, 200)):
@@ -514,9 +567,9 @@ def read_throughput(tmp: Path, chunk_4m: bytes, n_rounds: int, say) -> None:
         for lay, ipf in (("L", 25 if fps == 900 else 50), ("V", 10 if fps == 900 else 30)):
             d = tmp / f"tp_{lay}"
             rp = make_collection(d, 4, fps, 144 if fps == 900 else 16, ipf, geo, chunk)
-            ratio, got = throughput(rp, n_rounds)
+            ratio, lo, hi, got = throughput(rp, n_rounds)
             assert got == lay, f"throughput {size} {lay}: written as {got}"
-            row.append(f"{ratio:.3f} ({'met' if ratio >= 0.97 else 'MISSED'})")
+            row.append(f"{ratio:.3f} ({lo:.2f}–{hi:.2f}, {'met' if ratio >= 0.97 else 'MISSED'})")
             shutil.rmtree(d)
         say(f"| {size} | {row[0]} | {row[1]} |")
     say()
