@@ -13,6 +13,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -241,3 +242,28 @@ def test_zz_report_figures(capsys):
             print(f"\nrepackager faults {k}: injected {FIGURES[k + ':injected']}, survived with nothing lost "
                   f"{FIGURES[k + ':survived']}" + (f" (harmless {FIGURES[k + ':harmless']})" if FIGURES[k + ':harmless'] else ""))
     assert all(FIGURES[f"{k}:injected"] == FIGURES[f"{k}:survived"] for k in {k.split(':')[0] for k in FIGURES})
+
+
+def test_failed_background_fsync_refuses_the_run(tmp_path, monkeypatch, capsys):
+    """A master's fsync runs in a thread while the next master is built: its failure (EIO from
+    the disk) still refuses the whole run before any rename, in one line, with nothing left."""
+    from mxcubecore_interleave.cli import main
+    from mxcubecore_interleave.nexus import repackage as rp
+
+    runs(tmp_path)
+    before = digests(tmp_path)
+    synced = []
+
+    def failing(path):
+        synced.append(threading.current_thread() is not threading.main_thread())
+        raise OSError(5, "Input/output error", str(path))
+
+    monkeypatch.setattr(rp, "fsync_path", failing)
+    assert main(["repackage", str(tmp_path), "--output", str(tmp_path / "proc"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Input/output error" in err[0] and "cannot write" in err[0]
+    assert synced and all(synced)  # every master's fsync ran off the main thread
+    assert not [t for t in threading.enumerate() if t.name.startswith("fsync ")]  # none outlives the run
+    assert not list((tmp_path / "proc").glob("*.h5")) if (tmp_path / "proc").exists() else True
+    assert not list((tmp_path / "proc").glob(".*.tmp")) if (tmp_path / "proc").exists() else True
+    survived("EIO in fsync", before, tmp_path)

@@ -142,3 +142,30 @@ def test_missing_record_is_a_record_error(beamline, tmp_path):
     with pytest.raises(RecordError, match="no acquisition record"):
         ho.write_sweep_masters(tmp_path / "nothing_acquisition.json", "after")
     assert failures and "no acquisition record" in failures[0]
+
+
+def test_first_thread_pool_run_under_mxcubecore_monkey_patch():
+    """mxcubecore patches with ``patch_all(thread=False)``: the validation's first nxmx import,
+    made in a pool thread, ran a gevent subprocess there and raised TypeError. In a fresh process
+    (nothing imported yet) the import made in the loop first lets the pool thread's run pass."""
+    import subprocess
+    import sys
+
+    code = """
+from gevent import monkey; monkey.patch_all(thread=False)
+import sys, gevent
+def work():
+    import nxmx
+    return "ok"
+if sys.argv[1] == "prepared":
+    from mxcubecore_interleave.hardware_objects.MasterFileRepackager import import_checks_in_loop
+    import_checks_in_loop()
+try:
+    print(gevent.get_hub().threadpool.apply(work))
+except TypeError as exc:
+    print("TypeError", exc)
+"""
+    out = {k: subprocess.run([sys.executable, "-c", code, k], capture_output=True, text=True, timeout=120).stdout
+           for k in ("bare", "prepared")}
+    assert out["prepared"].strip().splitlines()[-1] == "ok"
+    assert "TypeError" in out["bare"]  # the failure this guards against is real here

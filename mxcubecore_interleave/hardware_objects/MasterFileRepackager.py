@@ -51,6 +51,17 @@ user_log = logging.getLogger("user_level_log")
 LAYOUTS = ("auto", "L", "V")
 
 
+def import_checks_in_loop() -> None:
+    """Import nxmx (the validation's lazy import) here, in the gevent loop, before the first file
+    work in gevent's thread pool: importing it there runs scipy's ``platform`` query, a
+    subprocess, and gevent's patched subprocess refuses a child watcher outside the default loop
+    (``TypeError: child watchers are only available on the default loop``). Once per process."""
+    try:
+        import nxmx  # noqa: F401
+    except ImportError:  # pragma: no cover - the run then warns that nxmx is not installed
+        pass
+
+
 def _bool(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -107,6 +118,7 @@ class MasterFileRepackager(HardwareObject):
             if self.run_in_thread:
                 import gevent
 
+                import_checks_in_loop()
                 result = gevent.get_hub().threadpool.apply(self._work, (record_path, stage, geometry, ipf))
             else:
                 result = self._work(record_path, stage, geometry, ipf)

@@ -59,14 +59,15 @@ def _dcpl() -> h5py.h5p.PropDCID:
     return _DCPL
 
 
-def _replace(group: h5py.Group, name: str, data, dtype=None) -> h5py.Dataset:
+def _replace(group: h5py.Group, name: str, data, dtype=None, old: h5py.h5d.DatasetID | None = None) -> h5py.Dataset:
     """Replace a dataset by new values, keeping its attributes (units, vector, depends_on…) with
     their stored types (low-level throughout: a sweep master rewrites ~20 of them, each with
-    several attributes, and h5py's create_dataset costs several times the HDF5 calls)."""
+    several attributes, and h5py's create_dataset costs several times the HDF5 calls). ``old``:
+    the dataset already opened by the caller (closed here), not opened a second time."""
     gid, bname = group.id, name.encode()
     saved: list[tuple[bytes, h5py.h5t.TypeID, h5py.h5s.SpaceID, np.ndarray]] = []
-    if bname in gid:
-        old = h5py.h5d.open(gid, bname)
+    if old is not None or bname in gid:
+        old = old if old is not None else h5py.h5d.open(gid, bname)
         dtype = dtype or old.dtype
         for i in range(h5py.h5a.get_num_attrs(old)):
             aid = h5py.h5a.open(old, index=i)
@@ -238,19 +239,18 @@ def write_goniometer(entry: h5py.Group, sweep: Sweep, n_template: int) -> None:
             dsid = h5py.h5d.open(gid, bname)
             dtype, shape = dsid.dtype, dsid.shape
             if name == "omega":
-                dsid.close()
-                _replace(g, name, omega, dtype=np.float64 if dtype.itemsize >= 8 else dtype)
+                _replace(g, name, omega, dtype=np.float64 if dtype.itemsize >= 8 else dtype, old=dsid)
             elif name == "omega_end":
-                dsid.close()
-                _replace(g, name, omega + inc, dtype=np.float64 if dtype.itemsize >= 8 else dtype)
+                _replace(g, name, omega + inc, dtype=np.float64 if dtype.itemsize >= 8 else dtype, old=dsid)
             elif len(shape) == 1 and shape[0] == n_template and n_template > 0:
-                values = h5py.Dataset(dsid)[()]
-                dsid.close()
+                values = np.empty(shape, dtype=dtype)
+                dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, values)
                 if np.ptp(values) > 1e-9:
+                    dsid.close()
                     raise RepackageError(f"template master {sweep.template}: {gpath}/{name} changes during its series "
                                          f"({values.min():g} to {values.max():g}); only omega scans are supported, "
                                          "nothing was written")
-                _replace(g, name, np.full(nP, values[0], dtype=dtype))
+                _replace(g, name, np.full(nP, values[0], dtype=dtype), old=dsid)
             else:
                 dsid.close()
     tr = f.get("/entry/sample/transformations")
