@@ -386,3 +386,68 @@ def test_source_lengths_reads_each_source_once_from_its_own_dataset(tmp_path, st
                                             (str(stack_file), "/entry/data/data"): 3}
     with pytest.raises(RepackageError, match=r"gone\.h5 is missing \(sweep A\)"):
         _source_lengths([(0, 1, str(tmp_path / "gone.h5"), "/entry/data/data", 0)], sweep)
+
+
+def _two_wedges(tmp_path, *, inc=1.0, inc2=None, wl=1.0, wl2=None, start2=None):
+    """Sweep A of a 1-frame wedge and a 2-frame wedge (files not opened)."""
+    f0, f1 = DataFile(tmp_path / "x0.h5", 1), DataFile(tmp_path / "x1.h5", 2)
+    w0 = Wedge(order=0, sweep="A", first_global=1, n=1, omega_start=0.0, omega_increment=inc, wavelength_A=wl,
+               segments=[Segment(f0, 0, 1)], name="A0")
+    w1 = Wedge(order=1, sweep="A", first_global=2, n=2, omega_start=inc if start2 is None else start2,
+               omega_increment=inc if inc2 is None else inc2, wavelength_A=wl if wl2 is None else wl2,
+               segments=[Segment(f1, 0, 2)], name="A1")
+    s = Sweep(id="A", index=0, wedges=[w0, w1], wavelength_A=wl, frame_shape=(4, 6), dtype=np.dtype("uint16"))
+    s.number()
+    return Collection(acquisition_id="t", prefix="p", base_dir=tmp_path, sweeps=[s])
+
+
+def test_input_tolerances_include_their_bounds(tmp_path):
+    i, w = INC_AT_BOUND, WL_AT_BOUND
+    ok = dict(check_files=False)
+    assert validate_inputs(_two_wedges(tmp_path, inc=i, inc2=i + 1e-6 * i), **ok) == []
+    assert validate_inputs(_two_wedges(tmp_path, wl=w, wl2=w + 1e-5 * w), **ok) == []
+    assert validate_inputs(_two_wedges(tmp_path, inc=i, start2=i + 1e-6 * i), **ok) == []  # the first ends at i
+    with pytest.raises(RepackageError, match=r"omega gap between frame 1 \(A0, ends at 0\.567737°\) and frame 2"):
+        validate_inputs(_two_wedges(tmp_path, inc=i, start2=i + 2e-6 * i), **ok)
+
+
+def test_data_files_are_read_at_their_own_dataset(tmp_path):
+    """A data file whose frames are not at /entry/data/data is read where its record says."""
+    path = tmp_path / "own.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("/entry/data/frames", data=np.zeros((2, 4, 6), "uint16"), chunks=(1, 4, 6),
+                         **hdf5plugin.LZ4())
+    s = _one_sweep([DataFile(path, 2, "/entry/data/frames"), _file(tmp_path / "f1.h5", 2, hdf5plugin.LZ4())])
+    assert validate_inputs(Collection(acquisition_id="t", prefix="p", base_dir=tmp_path, sweeps=[s])) == []
+    assert s.mixed_storage is None  # both LZ4 in frame chunks: the same storage
+
+
+def test_layout_messages_exact(tmp_path):
+    f0, f1 = DataFile(tmp_path / "s0.h5", 2), DataFile(tmp_path / "s1.h5", 3)
+    ws = [Wedge(order=i, sweep="A", first_global=1 + 5 * i, n=f.n, omega_start=2.0 * i, omega_increment=1.0,
+                wavelength_A=1.0, segments=[Segment(f, 0, f.n)]) for i, f in enumerate((f0, f1))]
+    s = Sweep(id="A", index=0, wedges=ws, wavelength_A=1.0, frame_shape=(4, 6), dtype=np.dtype("uint16"))
+    reason = ("s1.h5 holds 3 frames, s0.h5 2: links need data files of equal size (only the sweep's last may be "
+              "shorter)")
+    assert choose_layout(s) == ("V", f"sweep A is written as a virtual dataset ({reason}); Neggia (XDS plugin) and "
+                                     "eiger2cbf/H5ToXds cannot read it: use durin, DIALS or xia2")
+    with pytest.raises(RepackageError) as exc:
+        choose_layout(s, "L")
+    assert str(exc.value) == (f"sweep A cannot be written as links only: {reason}. Set nimages_per_file to the wedge "
+                              "size, or allow layout V")
+
+
+def test_box_is_whole_frames_only():
+    from mxcubecore_interleave.nexus.validate import _box
+
+    space = h5py.h5s.create_simple((5, 4, 6))
+    space.select_hyperslab((1, 0, 0), (2, 4, 6))
+    assert _box(space, (4, 6)) == (1, 2)
+    space.select_hyperslab((1, 0, 0), (1, 4, 3))
+    assert _box(space, (4, 6)) is None  # half a frame
+    space.select_none()
+    assert _box(space, (4, 6)) is None
+    # as many points as a 4 x 6 frame, but 3 x 8 of a source of other frames: not a frame
+    other = h5py.h5s.create_simple((2, 3, 8))
+    other.select_hyperslab((0, 0, 0), (1, 3, 8))
+    assert _box(other, (4, 6)) is None
