@@ -7,7 +7,8 @@ Why a driver: mutmut reads one configuration per directory and runs every select
 every mutant of every file. Here each module gets a scratch project under .mutation/<module>/
 (links to the package and the tests, and its own [tool.mutmut] with only that module mutated and
 only its tests run), so one run stays in minutes and tells the score per module. Mutants named
-in scripts/mutation-equivalent.txt are not counted (each listed there with its reason).
+in scripts/mutation-equivalent.txt are not counted (each listed there with its reason), nor are
+mutants that only re-case or wrap a string literal of a message (see ``_text_only``).
 """
 
 from __future__ import annotations
@@ -104,14 +105,48 @@ def _work(module: str) -> Path:
 
 
 def _functions(path: Path) -> dict[str, ast.AST]:
-    return {n.name: n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+    return _functions_from_source(path.read_text(encoding="utf-8"))
+
+
+def _functions_from_source(source: str) -> dict[str, ast.AST]:
+    return {n.name: n for n in ast.walk(ast.parse(source))
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
 
+# Calls whose string arguments are message text: logging and warnings sinks, and appends to a
+# list that holds messages shown to the user (validate.py's and task.py's ``problems``).
+_LOG_SINKS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
+_MESSAGE_LISTS = {"warnings", "notes", "messages", "problems"}
+
+
+def _is_message_sink(node: ast.AST) -> bool:
+    if isinstance(node, ast.Raise):
+        return True
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return False
+    if node.func.attr in _LOG_SINKS:
+        return True
+    holder = node.func.value
+    name = holder.attr if isinstance(holder, ast.Attribute) else getattr(holder, "id", None)
+    return node.func.attr == "append" and name in _MESSAGE_LISTS
+
+
+def _in_message(parents: dict[ast.AST, ast.AST], node: ast.AST) -> bool:
+    while node in parents:
+        node = parents[node]
+        if _is_message_sink(node):
+            return True
+    return False
+
+
 def _text_only(functions: dict[str, ast.AST], name: str) -> bool:
-    """True if the mutant only re-cases or wraps a string literal (mutmut's "XX" + s + "XX",
-    s.upper(), s.lower(), also of one piece of an implicitly joined f-string): message text, not
-    behaviour, so not among the mutations counted."""
+    """True if the mutant only re-cases or wraps (mutmut's "XX" + s + "XX", s.upper(), s.lower(),
+    also of one piece of an implicitly joined f-string) string literals that are message text:
+    each changed literal lies, in the original function, inside a ``raise``, a logging/warnings
+    call (``.debug`` … ``.critical``, ``.log``, ``warnings.warn``) or an ``.append`` to a list named
+    warnings, notes, messages or problems. Such a mutant changes only what a person reads, so it is
+    not counted. Any other literal (a dataset name, a unit, a returned "V"/"L") is behaviour and
+    counts like every other mutant."""
     fn = name.rsplit(".", 1)[-1]
     mutant, orig = functions.get(fn), functions.get(fn.rsplit("__mutmut_", 1)[0] + "__mutmut_orig")
     if mutant is None or orig is None:
@@ -119,10 +154,13 @@ def _text_only(functions: dict[str, ast.AST], name: str) -> bool:
     a, b = list(ast.walk(orig)), list(ast.walk(mutant))
     if len(a) != len(b) or any(type(x) is not type(y) for x, y in zip(a, b)):
         return False
+    parents = {child: node for node in a for child in ast.iter_child_nodes(node)}
     changed = False
     for x, y in zip(a, b):
         if isinstance(x, ast.Constant) and isinstance(x.value, str) and x.value != y.value:
             if not isinstance(y.value, str) or y.value.replace("XX", "").casefold() != x.value.casefold():
+                return False
+            if not _in_message(parents, x):
                 return False
             y.value, changed = x.value, True
     if not changed:

@@ -414,6 +414,7 @@ def test_finish_takes_the_times_it_is_given_and_clamps_the_count(tmp_path):
     finish(k, tmp_path, jobs[1], 4)
     w1 = k._by_master["x_B_w001_1_master.h5"]
     assert w1.start_time is None and re.fullmatch(r"\d{4}-.*T.*\.\d{3}[+-]\d\d:\d\d", w1.end_time)
+    assert k.record.wedges[:2] == [w1, w]  # a collected wedge without a start time sorts first
     rest = finish(k, tmp_path, jobs[2], -3, start_time="2026-01-01T00:00:05")
     w2 = k._by_master["x_B_w002_1_master.h5"]
     assert rest is None and (w2.n_collected, w2.status, w2.start_time, w2.end_time) == (0, "planned", None, None)

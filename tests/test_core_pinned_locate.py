@@ -122,6 +122,10 @@ def test_a_wedge_still_running_reports_no_frame_as_collected(tmp_path):
                      tmp_path)
     assert [partial.by_global(g).collected for g in range(1, 8)] == [True] * 3 + [False] * 4
     assert [partial.by_global(g).frame for g in range(1, 8)] == [1, 2, 3, 4, 5, 6, 7]
+    short = Lookup(_record([_wedge(0, 1, 4, n_collected=3)]), tmp_path)  # complete, 3 of 4 frames held
+    assert short.by_global(3).frame == 3
+    with pytest.raises(RepackageError, match=r"global image 4 is outside this acquisition \(1\.\.3\)"):
+        short.by_global(4)
 
 
 def test_time_is_the_start_plus_exposures_or_the_start_as_given(tmp_path):

@@ -49,6 +49,7 @@ def test_check_subdir_refusals_name_the_part(value, message):
 
 def test_check_subdir_lets_nested_names_through():
     assert check_subdir("") == "" and check_subdir(".") == ""
+    assert check_subdir("XXXX") == "XXXX"  # only "" and "." mean "no sub-directory"
     assert check_subdir("a/b") == "a/b" and check_subdir("a//b/") == "a//b/"
     assert check_subdir("a\\b") == "a\\b"
 

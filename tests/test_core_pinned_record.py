@@ -74,6 +74,9 @@ def test_renumber_collected_frames_first_then_the_plan():
     rec.wedges[0].n_collected = 2
     assert rec.renumber(start=-3) == rec.wedges[1:]  # clamped to 0: everything after wedge 0 moves
     assert [w.first_global for w in rec.wedges] == [1, 3, 6, 10]
+    rec.wedges[0].n_collected = 1  # from wedge 1 on: the complete wedge before it counts what it holds
+    assert rec.renumber(start=1) == rec.wedges[1:]
+    assert [w.first_global for w in rec.wedges] == [1, 2, 5, 9]
     assert rec.renumber(start=99) == []  # clamped to the end
 
 

@@ -211,6 +211,7 @@ def test_clicks_at_the_picture_edges():
     for f in ((lo[0] - 1e-9, 0.5), (0.5, lo[1] - 1e-9), (hi[0] + 1e-9, 0.5), (0.5, hi[1] + 1e-9), (np.nan, 0.5)):
         msg = _refused("click_inside", pl.check_views, [f], [True], masks, grid, LIMITS)
         assert msg.startswith("view 0: Murko's click at fractions") and msg.endswith("; nothing moved")
+        assert ") (row, column) lies outside the picture (fractions are in [0, 1)); nothing" in msg
     pl.check_views([(5.0, 5.0)], [False], masks, grid, LIMITS)  # an absent view's click is not looked at
     msg = _refused("click_inside", pl.check_views, [(0.5, 0.5), (2.0, 0.5)], [True, True], masks * 2, grid, LIMITS)
     assert msg.startswith("view 1:")
@@ -271,7 +272,7 @@ def test_check_solution_at_and_beyond_each_limit():
     pl.check_solution(_solution({"phiy": 2.0, "phiz": -2.56}, 0.02), g, 0.08, lim)  # every edge met exactly
     for motor, value in (("phiy", 2.0001), ("sampx", -2.5601), ("sampy", np.nan), ("phiz", np.inf)):
         msg = _refused("correction_limit", pl.check_solution, _solution({motor: value}, 0.0), g, 1.0, lim)
-        assert f"the {motor} correction" in msg and "the camera's field of view" in msg
+        assert f"the {motor} correction" in msg and msg.endswith(" um (the camera's field of view); nothing moved")
     msg = _refused("correction_limit", pl.check_solution, _solution({"sampy": 0.31}, 0.0), g, 1.0,
                    pl.Limits(max_correction_mm=0.3))
     assert "310.0 um exceeds 300.0 um (max_correction_mm)" in msg
@@ -288,7 +289,7 @@ def test_verification():
     pl.check_verification({"a": -0.1, "b": 0.02}, {"a": 0.05, "b": -0.05}, lim)  # 0.05 allowed exactly
     msg = _refused("verification", pl.check_verification, {"a": -0.1}, {"a": 0.0, "b": -0.0501}, lim)
     assert "still wants 50.1 um after a first correction of 100.0 um (allowed 50.0 um)" in msg
-    assert msg.endswith("; motors put back where they were")
+    assert msg.endswith("the first round's clicks were not on the sample; motors put back where they were")
     pl.check_verification({"a": 0.001}, {"a": 0.005}, lim)  # the floor
     _refused("verification", pl.check_verification, {"a": 0.001}, {"a": -0.0051}, lim)
 

@@ -207,6 +207,8 @@ def test_times_follow_the_acquisition_order_and_fall_back(built):
     with h5py.File(built.build(untimed, "L", "times_none.h5")) as f:
         for name in ("start_time", "end_time", "end_time_estimated"):
             assert _ascii(f["/entry"][name]) == CREATED
+        # the template's own date (its first wedge's start) is replaced too
+        assert _ascii(f["/entry/instrument/detector/detectorSpecific/data_collection_date"]) == CREATED
     no_end = dataclasses.replace(a, wedges=[first, dataclasses.replace(last, end_time=None)])
     with h5py.File(built.build(no_end, "L", "times_no_end.h5")) as f:
         assert _ascii(f["/entry/end_time"]) == first.start_time
