@@ -225,16 +225,25 @@ _HEADERS: dict[tuple, _Header] = {}
 
 def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
     """The header of a data file, cached by (path, size, mtime, inode). Inside a run
-    (``datafiles.one_open_per_file``) the file stays open for the link and frame checks."""
+    (``datafiles.one_open_per_file``) the file stays open for the link and frame checks, and its
+    header is read once: the series read, the input checks and the master's checks all ask for
+    it (4-5 times per data file), and what HDF5 returns from a file it holds open does not change."""
+    run = current_files()
+    spath = os.fspath(path)
+    if run is not None:
+        hdr = run.headers.get((spath, dataset))
+        if hdr is not None:
+            return hdr
     try:
-        st = path.stat()
+        st = os.stat(spath)
     except FileNotFoundError:
         raise RepackageError(f"data file {path} is missing{ctx}; nothing was written") from None
-    key = (str(path), dataset, st.st_size, st.st_mtime_ns, st.st_ino)
+    key = (spath, dataset, st.st_size, st.st_mtime_ns, st.st_ino)
     hdr = _HEADERS.get(key)
     if hdr is not None:
+        if run is not None and run.dataset(spath, dataset) is not None:
+            run.headers[(spath, dataset)] = hdr
         return hdr
-    run = current_files()
     if run is None:  # outside a run: open, read, close
         run = OpenDataFiles(limit=0)
     try:  # low-level throughout: this runs once per data file of the collection (1 152 in the benchmark)
@@ -267,6 +276,8 @@ def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
     if len(_HEADERS) > 100_000:
         _HEADERS.clear()
     _HEADERS[key] = hdr
+    if kept:
+        run.headers[(spath, dataset)] = hdr
     return hdr
 
 
