@@ -1,6 +1,7 @@
 """What the repackager reads: no pixel decoded for layout L, one frame per storage (dtype, filters,
-chunks) of a sweep for layout V, every data file opened once per run, and nothing heavy imported to
-print --help.
+chunks) of a sweep for layout V, every data file opened by the repackager itself once per run (the
+master's checks may open it again through the master's link or virtual dataset, as a reader does),
+and nothing heavy imported to print --help.
 
 Counts, not times: which HDF5 calls happen is what makes the cost independent of the pixels.
 """

@@ -284,6 +284,12 @@ def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
 def open_data_file(path: Path, dataset: str = DEFAULT_DATASET, *, expect_first: int | None = None,
                    what: str = "") -> tuple[int, tuple[int, int], np.dtype, set[int]]:
     """(frames, frame shape, dtype, filters) of one data file, or a RepackageError naming it."""
+    return data_file_info(path, dataset, expect_first=expect_first, what=what)[:4]
+
+
+def data_file_info(path: Path, dataset: str = DEFAULT_DATASET, *, expect_first: int | None = None,
+                   what: str = "") -> tuple[int, tuple[int, int], np.dtype, set[int], tuple]:
+    """``open_data_file``'s answer and ``data_storage``'s, from one look at the header."""
     ctx = f" ({what})" if what else ""
     hdr = _data_header(path, dataset, ctx)
     if len(hdr.shape) != 3:
@@ -292,7 +298,7 @@ def open_data_file(path: Path, dataset: str = DEFAULT_DATASET, *, expect_first: 
     if expect_first is not None and hdr.image_nr_low is not None and hdr.image_nr_low != expect_first:
         raise RepackageError(f"{path}{ctx} starts at image {hdr.image_nr_low} but the series expects image "
                              f"{expect_first} there: the file belongs to another series")
-    return hdr.n, (hdr.shape[1], hdr.shape[2]), hdr.dtype, set(hdr.filters)
+    return hdr.n, (hdr.shape[1], hdr.shape[2]), hdr.dtype, set(hdr.filters), (np.dtype(hdr.dtype).str, *hdr.storage)
 
 
 def data_storage(path: Path, dataset: str = DEFAULT_DATASET) -> tuple:

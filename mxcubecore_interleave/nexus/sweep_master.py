@@ -183,14 +183,17 @@ def write_nxdata_vds(entry: h5py.Group, sweep: Sweep, master_dir: Path) -> h5py.
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_fill_value(np.array(fill, dtype=sweep.dtype))
     space = h5py.h5s.create_simple((nP, ny, nx))
+    vspace = space.copy()  # set_virtual copies both selections: one object each, re-selected per source
+    sources: dict[tuple[int, int, int], h5py.h5s.SpaceID] = {}  # (frames, start, count): most are alike
     k = 0
     for seg in _merged_runs(sweep.segments()):
         # an explicit relative name and shape, never VirtualSource(dataset): that would record
         # whatever (absolute) path the dataset was opened with (NXmx reference §4)
-        vspace = space.copy()
         vspace.select_hyperslab((k, 0, 0), (seg.count, ny, nx))
-        src = h5py.h5s.create_simple((seg.file.n, ny, nx))
-        src.select_hyperslab((seg.start, 0, 0), (seg.count, ny, nx))
+        src = sources.get((seg.file.n, seg.start, seg.count))
+        if src is None:
+            src = sources[(seg.file.n, seg.start, seg.count)] = h5py.h5s.create_simple((seg.file.n, ny, nx))
+            src.select_hyperslab((seg.start, 0, 0), (seg.count, ny, nx))
         dcpl.set_virtual(vspace, rel(seg.file.path, master_dir).encode(), seg.file.dataset.encode(), src)
         k += seg.count
     ds = h5py.Dataset(h5py.h5d.create(data.id, b"data_000001", h5py.h5t.py_create(sweep.dtype, logical=True), space,

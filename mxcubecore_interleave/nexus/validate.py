@@ -112,19 +112,19 @@ def validate_inputs(collection: Collection, *, check_files: bool = True) -> list
             raise RepackageError(f"sweep {sweep.id} has {sweep.dtype} frames of {sweep.frame_shape}, sweep "
                                  f"{collection.sweeps[0].id} {ref_dtype} frames of {ref_shape}")
     if check_files:
-        from .series import data_storage, open_data_file
+        from .series import data_file_info
 
         for sweep in collection.sweeps:
             first: tuple | None = None
             for seg in sweep.segments():
-                n, shape, dtype, filters = open_data_file(seg.file.path, seg.file.dataset, what=f"sweep {sweep.id}")
+                n, shape, dtype, filters, storage = data_file_info(seg.file.path, seg.file.dataset,
+                                                                   what=f"sweep {sweep.id}")
                 if n < seg.start + seg.count:
                     raise RepackageError(f"{seg.file.path} holds {n} frames; sweep {sweep.id} needs frame "
                                          f"{seg.start + seg.count} of it (truncated file?)")
                 if (shape, np.dtype(dtype)) != (sweep.frame_shape, sweep.dtype):
                     raise RepackageError(f"{seg.file.path} holds {dtype} frames of {shape}; sweep {sweep.id} expects "
                                          f"{sweep.dtype} frames of {sweep.frame_shape}")
-                storage = data_storage(seg.file.path, seg.file.dataset)
                 if first is None:
                     first = (seg.file.path, storage)
                 elif storage != first[1] and sweep.mixed_storage is None:
@@ -377,7 +377,7 @@ class _FrameCheck:
             self.direct.close()  # outside a run: no more files open at once than one block needs
 
     def check_virtual(self, via: _Stack, runs: list[tuple[int, int, str, str, int]], sweep: Sweep,
-                      lengths: dict[tuple[str, str], int]) -> None:
+                      lengths: dict[tuple[str, str], int], plist: Any = None) -> None:
         """Layout V, from the virtual layout itself: every wanted frame maps to its file, dataset
         and index; the whole mapping equals the sweep's (every frame, not only the wanted ones);
         every source holds the frames mapped from it; then one frame is decoded through the
@@ -417,7 +417,8 @@ class _FrameCheck:
         decoded: set[object] = set()
         prefix = bool(os.environ.get("HDF5_VDS_PREFIX"))
         fill = np.zeros((), dtype=via.dtype)
-        via.id.get_create_plist().get_fill_value(fill)  # once: a VDS's plist copies every mapping
+        # once (``plist``: the caller's copy of via's creation list): a VDS's plist copies every mapping
+        (via.id.get_create_plist() if plist is None else plist).get_fill_value(fill)
         for k, seg, idx, w in self.wanted:
             # per source file under a prefix (it may redirect each), else per storage
             key = os.fspath(seg.file.path) if prefix else data_storage(seg.file.path, seg.file.dataset)
@@ -548,19 +549,24 @@ def _blocks(f: h5py.File, sweep: Sweep, shown: Path, read_frames: bool, frames: 
         return total
     if kinds == {h5py.h5l.TYPE_HARD} and keys == ["data_000001"]:  # layout V
         ds = data["data_000001"]
-        if not ds.is_virtual:
+        # one copy of the creation list (a VDS's copies every mapping: ~1 ms at 144 sources), shared
+        # by the layout test, the mapping walk and the fill value; low-level: h5py's
+        # virtual_sources() costs ~0.2 ms per source
+        dcpl = ds.id.get_create_plist()
+        if dcpl.get_layout() != h5py.h5d.VIRTUAL:
             raise RepackageError(f"{shown}: /entry/data/data_000001 holds pixel data; a sweep master only points to "
                                  "the data files")
         mapped = 0
-        ny, nx = ds.shape[1:]
-        dcpl = ds.id.get_create_plist()  # low-level: h5py's virtual_sources() costs ~0.2 ms per source
+        shape, dtype = ds.shape, ds.dtype
+        ny, nx = shape[1:]
         runs: list[tuple[int, int, str, str, int]] = []
         exact = True
         for i in range(dcpl.get_virtual_count()):
             file_name = dcpl.get_virtual_filename(i)
             if os.path.isabs(file_name) or file_name in ("", "."):
                 raise RepackageError(f"{shown}: source path {file_name!r} is not a relative file name")
-            if read_frames and not os.path.exists(os.path.join(base, file_name)):
+            full = os.path.join(base, file_name)
+            if read_frames and not os.path.exists(full):
                 raise RepackageError(f"{shown}: data_000001 maps frames from {file_name}, which does not exist "
                                      "(a virtual dataset would return fill values)")
             vspace = dcpl.get_virtual_vspace(i)
@@ -572,19 +578,18 @@ def _blocks(f: h5py.File, sweep: Sweep, shown: Path, read_frames: bool, frames: 
             if v is None or src is None or v[1] != src[1]:
                 exact = False  # not whole frames onto whole frames: no reader-visible frame mapping
                 continue
-            runs.append((v[0], v[1], os.path.normpath(os.path.join(base, file_name)), dcpl.get_virtual_dsetname(i),
-                         src[0]))
-        if mapped != ds.shape[0]:
-            raise RepackageError(f"{shown}: data_000001 maps {mapped} of its {ds.shape[0]} frames; the others would "
+            runs.append((v[0], v[1], os.path.normpath(full), dcpl.get_virtual_dsetname(i), src[0]))
+        if mapped != shape[0]:
+            raise RepackageError(f"{shown}: data_000001 maps {mapped} of its {shape[0]} frames; the others would "
                                  "read as fill values")
-        if tuple(ds.shape[1:]) != tuple(sweep.frame_shape) or ds.dtype != sweep.dtype:
-            raise RepackageError(f"{shown}: data_000001 holds {ds.dtype} frames of {tuple(ds.shape[1:])}, sweep "
+        if tuple(shape[1:]) != tuple(sweep.frame_shape) or dtype != sweep.dtype:
+            raise RepackageError(f"{shown}: data_000001 holds {dtype} frames of {tuple(shape[1:])}, sweep "
                                  f"{sweep.id} {sweep.dtype} frames of {tuple(sweep.frame_shape)}")
         if not exact:
             frames.fail(f"{shown}: data_000001 maps parts of frames, not whole frames of its data files")
         elif read_frames:
-            frames.check_virtual(_Stack(ds.id), runs, sweep, _source_lengths(runs, sweep))
-        return int(ds.shape[0])
+            frames.check_virtual(_Stack(ds.id), runs, sweep, _source_lengths(runs, sweep), plist=dcpl)
+        return int(shape[0])
     raise RepackageError(f"{shown}: /entry/data must be external links only (layout L) or one virtual dataset "
                          f"data_000001 (layout V), has {keys}")
 
