@@ -111,3 +111,37 @@ def test_help_imports_nothing_heavy():
             "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().replace("'", '"')) == []
+
+
+def test_the_headers_are_fetched_ahead_once_per_file(tmp_path, monkeypatch):
+    """Before the series are read, the kernel is asked (once per file) for the start of every data
+    file and the start and end of every detector master of the record; a missing file is skipped."""
+    import os
+
+    from mxcubecore_interleave.nexus import datafiles
+
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=3)
+    asked: list[tuple[str, int, int]] = []
+    real = os.posix_fadvise
+
+    def advise(fd, offset, length, advice):
+        assert advice == os.POSIX_FADV_WILLNEED
+        asked.append((os.path.basename(os.readlink(f"/proc/self/fd/{fd}")), offset, length))
+        return real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", advise)
+    repackage_record(rp, "after")
+    data = [a for a in asked if "_data_0" in a[0]]
+    names = sorted({p.name for p in (tmp_path / "d").glob("*_data_*.h5")})
+    assert names and sorted(a[0] for a in data) == names  # each once, at its start
+    assert {a[1:] for a in data} == {(0, 16 << 10)}
+    masters = [a for a in asked if a[0].endswith("_master.h5")]
+    detector = sorted(p.name for p in (tmp_path / "d").glob("ilv_*_master.h5") if p.name[4].isdigit())
+    assert detector and sorted({a[0] for a in masters}) == detector
+    for name in detector:
+        size = (tmp_path / "d" / name).stat().st_size
+        want = [(0, 64 << 10)] + ([(max(64 << 10, size - (64 << 10)), 64 << 10)] if size > 64 << 10 else [])
+        assert [a[1:] for a in masters if a[0] == name] == want
+    asked.clear()
+    assert datafiles.prefetch([tmp_path / "gone.h5", tmp_path / "d" / names[0]], 4096) == 1
+    assert asked == [(names[0], 0, 4096)]

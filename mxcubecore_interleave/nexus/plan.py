@@ -22,6 +22,10 @@ from .model import Collection, DataFile, Segment, Sweep, Wedge
 from .series import read_series
 
 Stage = Literal["before", "after"]
+# bytes of each file fetched ahead (datafiles.prefetch): a DECTRIS-style data file's metadata
+# lies in its first 4 KiB; a detector master's at its start and, behind the pixel mask, its end
+PREFETCH_DATA = 16 << 10
+PREFETCH_MASTER = 64 << 10
 
 
 def join(base: Path, relative: str) -> Path:
@@ -99,6 +103,12 @@ def collection_from_record(
     rec = record or AcquisitionRecord.load(record_path)
     base = record_path.parent.resolve()
     base_s = os.fspath(base)
+    if stage == "after":  # every series is read below: let the disk fetch their headers meanwhile
+        from .datafiles import prefetch
+
+        collected = [w for w in rec.wedges if w.source_master and w.collected]
+        prefetch([os.path.join(base_s, w.source_master) for w in collected], PREFETCH_MASTER, PREFETCH_MASTER)
+        prefetch([os.path.join(base_s, d) for w in collected for d in w.data_files], head=PREFETCH_DATA)
     sweeps: list[Sweep] = []
     for index, s in enumerate(rec.sweeps):
         wedges: list[Wedge] = []
