@@ -223,6 +223,21 @@ class _Header:
 _HEADERS: dict[tuple, _Header] = {}
 
 
+def _first_int(aid) -> int:
+    """The first value of an attribute as an int. One number (what DECTRIS writes): one read
+    converting to int64, no type object built (32 -> 17 us per data file); else as stored."""
+    if aid.shape in ((), (1,)):  # the buffer must hold what HDF5 writes: h5py does not check its size
+        buf = np.empty(1, dtype=np.int64)
+        try:
+            aid.read(buf, mtype=h5py.h5t.NATIVE_INT64)
+            return int(buf[0])
+        except TypeError:  # not a number (a string): read as stored, below
+            pass
+    buf = np.empty(aid.shape, dtype=aid.dtype)
+    aid.read(buf)
+    return int(buf.ravel()[0])
+
+
 def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
     """The header of a data file, cached by (path, size, mtime, inode). Inside a run
     (``datafiles.one_open_per_file``) the file stays open for the link and frame checks, and its
@@ -259,14 +274,12 @@ def _data_header(path: Path, dataset: str, ctx: str) -> _Header:
         except KeyError:
             pass
         else:
-            buf = np.empty(aid.shape, dtype=aid.dtype)
-            aid.read(buf)
-            low = int(buf.ravel()[0])
+            low = _first_int(aid)
         plist = dsid.get_create_plist()
         pipeline = tuple(plist.get_filter(i)[0] for i in range(plist.get_nfilters()))  # in order
         filters = frozenset(pipeline)
         chunks = plist.get_chunk() if plist.get_layout() == h5py.h5d.CHUNKED else None
-        shape = tuple(int(x) for x in dsid.shape)  # each .shape/.dtype builds an HDF5 object: once
+        shape = dsid.shape  # a tuple of ints; each .shape/.dtype builds an HDF5 object: once
         hdr = _Header(shape[0] if shape else 0, shape, dsid.dtype, filters, low, (pipeline, chunks))
     except OSError as exc:
         raise RepackageError(f"cannot read data file {path}{ctx}: {exc} (truncated or not HDF5?)") from exc
