@@ -1,0 +1,206 @@
+"""The sweep master's pixel mask: linked to its first wedge's detector master, never copied from
+one, readable by nxmx and h5py through the link, safe for Neggia's own parser, checked on write."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+from pathlib import Path
+
+import h5py
+import hdf5plugin  # noqa: F401
+import numpy as np
+import nxmx
+import pytest
+
+from mxcubecore_interleave.eiger import DetectorGeometry, SeriesSpec, write_series
+from mxcubecore_interleave.errors import RepackageError
+from mxcubecore_interleave.nexus import pixel_mask, repackage_record
+from mxcubecore_interleave.nexus.pixel_mask import MASK_PATH, NXMX_MASK_PATH
+from mxcubecore_interleave.nexus.validate import validate_master
+from mxcubecore_interleave.record import AcquisitionRecord
+from tests.neggia_view import stale_cached_groups
+from tests.repackage_helpers import TWO_SWEEPS, interleaved_record
+
+GAPPED = DetectorGeometry(nx=24, ny=16, detector_number="E-TEST", dead_rows=(7,), dead_cols=(11,))
+LAYOUTS = {"L": 4, "V": 3}  # images per file: whole wedges per file (links) or not (a virtual dataset)
+
+
+def _collection(directory: Path, images_per_file: int) -> Path:
+    rp = interleaved_record(directory, TWO_SWEEPS, images_per_file=images_per_file, geometry=GAPPED)
+    for master in sorted(directory.glob("ilv_*_master.h5")):  # a different mask per wedge: which one is read?
+        with h5py.File(master, "r+") as f:
+            mask = f[MASK_PATH]
+            value = mask[()]
+            value[2, 3] = 8 + 2 * int(master.name.split("_")[1])  # bit 3 and up: other flags
+            mask[...] = value
+    return rp
+
+
+def _first_wedge_master(rp: Path, sweep: str) -> Path:
+    rec = AcquisitionRecord.load(rp)
+    first = min((w for w in rec.wedges if w.sweep == sweep), key=lambda w: w.sweep_first_frame)
+    return rp.parent / first.source_master
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_both_mask_names_link_to_the_first_wedge_master(tmp_path, layout):
+    rp = _collection(tmp_path, LAYOUTS[layout])
+    res = repackage_record(rp, "after")
+    assert [m.layout for m in res.masters] == [layout, layout]
+    for m in res.masters:
+        template = _first_wedge_master(rp, m.sweep)
+        with h5py.File(m.master, "r") as f, h5py.File(template, "r") as t:
+            for path in (MASK_PATH, NXMX_MASK_PATH):
+                link = f.get(path, getlink=True)
+                assert isinstance(link, h5py.ExternalLink)
+                assert (link.filename, link.path) == (template.name, MASK_PATH)
+                np.testing.assert_array_equal(f[path][()], t[MASK_PATH][()])
+            assert int(f[MASK_PATH][2, 3]) == 8 + 2 * int(template.name.split("_")[1])
+            assert int(f[MASK_PATH][7, 0]) == 1 and int(f[MASK_PATH][0, 11]) == 1
+            # everything else of detectorSpecific is the sweep's, not the template's
+            assert int(f["/entry/instrument/detector/detectorSpecific/nimages"][()]) == 8
+            assert int(t["/entry/instrument/detector/detectorSpecific/nimages"][()]) == 4
+            assert f["/entry/instrument/detector"].attrs["NX_class"] == t["/entry/instrument/detector"].attrs["NX_class"]
+            assert sorted(f["/entry/instrument/detector/detectorSpecific"]) == sorted(
+                t["/entry/instrument/detector/detectorSpecific"])
+        assert stale_cached_groups(m.master) == []
+
+
+def test_nxmx_reads_the_linked_mask(tmp_path):
+    rp = _collection(tmp_path, 4)
+    res = repackage_record(rp, "after")
+    with h5py.File(res.masters[0].master, "r") as f:
+        detector = nxmx.NXmx(f).entries[0].instruments[0].detectors[0]
+        mask = np.asarray(detector.pixel_mask)
+    assert mask.shape == GAPPED.shape and int(mask[7, 3]) == 1 and int(mask[2, 3]) == 8 + 2 * 1
+
+
+def test_the_stale_cache_check_catches_a_mask_linked_after_the_group_was_filled(tmp_path, monkeypatch):
+    """The order pixel_mask.py avoids: fill detectorSpecific, then link the mask. HDF5 then keeps
+    the filled symbol table cached in the parent, which Neggia reads first."""
+    def late(src, parent, name, mask, template_name, special):
+        dst = parent.create_group(name)
+        pixel_mask._copy_attributes(src, dst)
+        pixel_mask._copy_members(src, dst, mask, special)
+        for member in src:
+            if pixel_mask._address(src, member) == mask:
+                dst[member] = h5py.ExternalLink(template_name, MASK_PATH)
+        return dst
+
+    monkeypatch.setattr(pixel_mask, "_group_linking_mask", late)
+    rp = _collection(tmp_path, 4)
+    res = repackage_record(rp, "after")
+    assert stale_cached_groups(res.masters[0].master) == ["/entry/instrument/detector"]
+
+
+def test_a_configured_template_is_copied_with_its_mask(tmp_path):
+    """Masters written before the data: the template is not a wedge master, so nothing links to it."""
+    tpl = write_series(SeriesSpec(directory=tmp_path / "tpl", series="probe", n_images=1, images_per_file=1,
+                                  omega_start=0, omega_increment=0.5, wavelength_A=0.9793, exposure_time=0.01,
+                                  detector=GAPPED)).master
+    rp = interleaved_record(tmp_path / "d", TWO_SWEEPS, images_per_file=4, write=False, geometry=GAPPED)
+    res = repackage_record(rp, "before", template=tpl, images_per_file=4)
+    with h5py.File(res.masters[0].master, "r") as f:
+        assert isinstance(f.get(MASK_PATH, getlink=True), h5py.HardLink)
+        assert f[MASK_PATH].id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS  # as Neggia needs
+        assert int(f[MASK_PATH][7, 5]) == 1
+    assert stale_cached_groups(res.masters[0].master) == []
+
+
+def test_the_link_is_relative_from_an_output_subdirectory(tmp_path):
+    rp = _collection(tmp_path, 4)
+    res = repackage_record(rp, "after", output_subdir="processing")
+    with h5py.File(res.masters[0].master, "r") as f:
+        assert f.get(MASK_PATH, getlink=True).filename == "../ilv_1_master.h5"
+        assert int(f[MASK_PATH][7, 0]) == 1
+
+
+def test_a_master_is_smaller_than_the_mask_it_names(tmp_path):
+    """512 x 1028 frames: a 2 MB mask, which the sweep master must not hold."""
+    big = DetectorGeometry(nx=1028, ny=512, detector_number="E-TEST")
+    rp = interleaved_record(tmp_path, TWO_SWEEPS, images_per_file=4, geometry=big)
+    res = repackage_record(rp, "after")
+    mask_bytes = 512 * 1028 * 4
+    for m in res.masters:
+        assert m.master.stat().st_size < mask_bytes / 4
+
+
+def test_a_missing_template_master_is_refused_in_one_line(tmp_path):
+    rp = _collection(tmp_path, 4)
+    res = repackage_record(rp, "after")
+    master = res.masters[0].master
+    sweep_template = _first_wedge_master(rp, res.masters[0].sweep)
+    from mxcubecore_interleave.nexus.plan import collection_from_record
+
+    _rec, coll = collection_from_record(rp, "after")
+    sweep = next(s for s in coll.sweeps if s.id == res.masters[0].sweep)
+    validate_master(master, sweep)  # passes with the template in place
+    shutil.move(sweep_template, tmp_path / "moved.h5")
+    with pytest.raises(RepackageError) as err:
+        validate_master(master, sweep, use_nxmx=False)
+    assert "\n" not in str(err.value)
+    assert "ilv_1_master.h5" in str(err.value)
+
+
+def test_a_mask_of_another_shape_is_refused(tmp_path):
+    rp = _collection(tmp_path, 4)
+    res = repackage_record(rp, "after")
+    f = h5py.File(res.masters[0].master, "r")
+    assert pixel_mask.mask_problem(f, GAPPED.shape) is None
+    problem = pixel_mask.mask_problem(f, (GAPPED.ny + 1, GAPPED.nx))
+    f.close()
+    assert problem is not None and "(17, 24)" in problem and "(16, 24)" in problem
+
+
+def test_a_float_mask_is_refused(tmp_path):
+    path = tmp_path / "x_master.h5"
+    with h5py.File(path, "w") as f:
+        f[MASK_PATH] = np.zeros(GAPPED.shape, np.float32)
+        assert "integer mask" in pixel_mask.mask_problem(f, GAPPED.shape)
+        del f[MASK_PATH]
+        assert pixel_mask.mask_problem(f, GAPPED.shape) is None  # no mask: nothing to check
+
+
+# -- Neggia itself, where it is built (NEGGIA_PLUGIN=/path/to/dectris-neggia.so; docs/testing.md) --
+NEGGIA = os.environ.get("NEGGIA_PLUGIN")
+
+
+def _neggia_frames(plugin: str, master: Path, frames: list[int]) -> tuple[int, dict[int, np.ndarray]]:
+    """The XDS plugin interface (plugin_open / get_header / get_data), as XDS calls it."""
+    lib = ctypes.CDLL(plugin)
+    info, err = (ctypes.c_int * 1024)(), ctypes.c_int(0)
+    lib.plugin_open(os.fsencode(master), info, ctypes.byref(err))
+    assert err.value == 0, f"plugin_open: {err.value}"
+    nx, ny, nbytes, n = (ctypes.c_int() for _ in range(4))
+    qx, qy = ctypes.c_float(), ctypes.c_float()
+    lib.plugin_get_header(*(ctypes.byref(v) for v in (nx, ny, nbytes, qx, qy, n)), info, ctypes.byref(err))
+    assert err.value == 0, f"plugin_get_header: {err.value}"
+    out = {}
+    for k in frames:
+        buf = np.zeros(nx.value * ny.value, np.int32)
+        lib.plugin_get_data(ctypes.byref(ctypes.c_int(k)), ctypes.byref(nx), ctypes.byref(ny),
+                            buf.ctypes.data_as(ctypes.POINTER(ctypes.c_int)), info, ctypes.byref(err))
+        assert err.value == 0, f"plugin_get_data {k}: {err.value}"
+        out[k] = buf.reshape(ny.value, nx.value)
+    lib.plugin_close(ctypes.byref(ctypes.c_int(0)))
+    return n.value, out
+
+
+@pytest.mark.skipif(not NEGGIA, reason="Neggia is not built here (NEGGIA_PLUGIN unset)")
+def test_neggia_reads_frames_with_the_linked_mask_applied(tmp_path):
+    rp = _collection(tmp_path, 4)
+    res = repackage_record(rp, "after")
+    for m in res.masters:
+        n, frames = _neggia_frames(NEGGIA, m.master, [1, 4, 5, 8])
+        assert n == 8
+        with h5py.File(m.master, "r") as f:
+            mask = f[MASK_PATH][()]
+            stack = np.concatenate([f["/entry/data"][k][()] for k in sorted(f["/entry/data"])])
+        for k, got in frames.items():
+            want = stack[k - 1].astype(np.int32)
+            want[(mask & 0x1e) != 0] = -2  # Neggia: bit 0 -> -1, bits 1-4 -> -2, others ignored
+            want[(mask & 1) != 0] = -1
+            np.testing.assert_array_equal(got, want)
+        assert int(frames[1][7, 0]) == -1 and int(frames[1][2, 3]) == -2
