@@ -29,7 +29,7 @@ LAYOUTS = {"L": 4, "V": 3}  # images per file: whole wedges per file (links) or 
 
 def _collection(directory: Path, images_per_file: int) -> Path:
     rp = interleaved_record(directory, TWO_SWEEPS, images_per_file=images_per_file, geometry=GAPPED)
-    for master in sorted(directory.glob("ilv_*_master.h5")):  # a different mask per wedge: which one is read?
+    for master in sorted(directory.glob("ilv_[0-9]*_master.h5")):  # a different mask per wedge: which one is read?
         with h5py.File(master, "r+") as f:
             mask = f[MASK_PATH]
             value = mask[()]
@@ -107,6 +107,42 @@ def test_a_configured_template_is_copied_with_its_mask(tmp_path):
         assert f[MASK_PATH].id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS  # as Neggia needs
         assert int(f[MASK_PATH][7, 5]) == 1
     assert stale_cached_groups(res.masters[0].master) == []
+
+
+def test_copy_keeps_a_self_contained_master(tmp_path):
+    """pixel_mask="copy": the master holds the template's mask (contiguous, as Neggia needs) and
+    reads without any detector master."""
+    rp = _collection(tmp_path, 4)
+    res = repackage_record(rp, "after", pixel_mask="copy")
+    for m in res.masters:
+        with h5py.File(m.master, "r") as f:
+            assert isinstance(f.get(MASK_PATH, getlink=True), h5py.HardLink)
+            assert f[MASK_PATH].id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
+        assert stale_cached_groups(m.master) == []
+    for master in tmp_path.glob("ilv_[0-9]*_master.h5"):
+        master.unlink()
+    with h5py.File(res.masters[0].master, "r") as f:
+        assert int(f[MASK_PATH][7, 0]) == 1 and int(f[MASK_PATH][2, 3]) == 8 + 2 * 1
+        assert int(f[NXMX_MASK_PATH][0, 11]) == 1
+
+
+def test_the_command_line_copies_the_mask_when_asked(tmp_path):
+    from mxcubecore_interleave.cli import main
+
+    rp = _collection(tmp_path, 4)
+    assert main(["repackage", "--record", str(rp), "--pixel-mask", "copy", "--no-progress"]) == 0
+    with h5py.File(tmp_path / "ilv_A_master.h5", "r") as f:
+        assert isinstance(f.get(MASK_PATH, getlink=True), h5py.HardLink)
+    assert main(["repackage", "--record", str(rp), "--no-progress"]) == 0  # the default: a link again
+    with h5py.File(tmp_path / "ilv_A_master.h5", "r") as f:
+        assert isinstance(f.get(MASK_PATH, getlink=True), h5py.ExternalLink)
+
+
+def test_an_unknown_policy_is_refused_before_anything_is_written(tmp_path):
+    rp = _collection(tmp_path, 4)
+    with pytest.raises(RepackageError, match="pixel_mask must be 'link' or 'copy', not 'links'"):
+        repackage_record(rp, "after", pixel_mask="links")
+    assert not list(tmp_path.glob("ilv_[AB]_master.h5"))
 
 
 def test_the_link_is_relative_from_an_output_subdirectory(tmp_path):

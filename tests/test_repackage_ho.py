@@ -23,6 +23,7 @@ def test_role_is_loaded_and_configured(beamline):
     ho = beamline.get_object_by_role("master_file_repackager")
     assert type(ho).__name__ == "MasterFileRepackager"
     assert (ho.layout, ho.write_before, ho.output_subdir, ho.template_master) == ("auto", True, "", None)
+    assert ho.pixel_mask == "link"
 
 
 def test_before_then_after(beamline, tmp_path):
@@ -80,7 +81,7 @@ def test_loads_from_xml(beamline, tmp_path):
 
     (tmp_path / "repackager_xml.xml").write_text(
         '<object class="mxcubecore_interleave.hardware_objects.MasterFileRepackager">\n'
-        "  <output_subdir>processing</output_subdir>\n  <layout>V</layout>\n"
+        "  <output_subdir>processing</output_subdir>\n  <layout>V</layout>\n  <pixel_mask>copy</pixel_mask>\n"
         "  <write_before>False</write_before>\n</object>\n")
     repo = HWR.get_hardware_repository()
     repo.server_address.append(str(tmp_path))
@@ -94,6 +95,23 @@ def test_loads_from_xml(beamline, tmp_path):
     (a, _b) = ho.write_sweep_masters(rp, "after")
     assert a == tmp_path / "x" / "processing" / "ilv_A_master.h5"
     assert AcquisitionRecord.load(rp).sweep("A").layout == "V"
+    with h5py.File(a, "r") as f:  # pixel_mask: copy, a self-contained master
+        assert isinstance(f.get("/entry/instrument/detector/detectorSpecific/pixel_mask", getlink=True), h5py.HardLink)
+
+
+def test_an_unknown_pixel_mask_policy_is_refused_at_load(beamline, tmp_path):
+    from mxcubecore import HardwareRepository as HWR
+
+    (tmp_path / "repackager_bad.xml").write_text(
+        '<object class="mxcubecore_interleave.hardware_objects.MasterFileRepackager">\n'
+        "  <pixel_mask>links</pixel_mask>\n</object>\n")
+    repo = HWR.get_hardware_repository()
+    repo.server_address.append(str(tmp_path))
+    try:
+        ho = repo.get_hardware_object("/repackager_bad")
+    finally:
+        repo.server_address.remove(str(tmp_path))
+    assert ho is None  # init() refused it: mxcubecore does not hand out a half-configured object
 
 
 def test_gevent_loop_keeps_running_while_masters_are_written(beamline, tmp_path):

@@ -18,11 +18,22 @@ and ``detectorSpecific`` are made empty and given their mask link first, as DECT
 
 from __future__ import annotations
 
+from typing import Literal
+
 import h5py
 import numpy as np
 
+from ..errors import RepackageError
+
+MaskPolicy = Literal["link", "copy"]
+MASK_POLICIES: tuple[str, ...] = ("link", "copy")
 MASK_PATH = "/entry/instrument/detector/detectorSpecific/pixel_mask"
 NXMX_MASK_PATH = "/entry/instrument/detector/pixel_mask"
+
+
+def check_mask_policy(policy: str) -> None:
+    if policy not in MASK_POLICIES:
+        raise RepackageError(f"pixel_mask must be 'link' or 'copy', not {policy!r}")
 
 
 def _copy_attributes(src: h5py.HLObject, dst: h5py.HLObject) -> None:

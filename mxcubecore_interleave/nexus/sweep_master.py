@@ -324,11 +324,11 @@ def _template_is_a_wedge_master(sweep: Sweep) -> bool:
 
 
 def build_sweep_master(f: h5py.File, sweep: Sweep, collection: Collection, layout: str, master_dir: Path,
-                       record_json: str, record_path: Path | None, created: str) -> None:
-    """Fill an empty, open HDF5 file with the sweep master."""
+                       record_json: str, record_path: Path | None, created: str, pixel_mask: str = "link") -> None:
+    """Fill an empty, open HDF5 file with the sweep master (``pixel_mask``: "link" or "copy")."""
     if sweep.template is None:
         raise RepackageError(f"sweep {sweep.id} has no template master")
-    n_template = copy_template(sweep.template, f, master_dir, link_mask=_template_is_a_wedge_master(sweep))
+    n_template = copy_template(sweep.template, f, master_dir, link_mask=pixel_mask == "link" and _template_is_a_wedge_master(sweep))
     entry = f["entry"]
     if layout == "L":
         write_nxdata_links(entry, sweep, master_dir)
