@@ -26,8 +26,8 @@ from ..record import AcquisitionRecord, DataFileRecord
 from .datafiles import one_open_per_file
 from .digest import semantic_digest
 from .model import Collection, Sweep
-from .plan import Stage, collection_from_record
 from .pixel_mask import MaskPolicy, check_mask_policy
+from .plan import Stage, collection_from_record
 from .sweep_master import build_sweep_master, record_json_for_masters, rel, sweep_master_name
 from .validate import LayoutPolicy, choose_layout, nxmx_available, validate_inputs, validate_master
 
