@@ -35,7 +35,15 @@ def _collection(directory: Path, images_per_file: int) -> Path:
             value = mask[()]
             value[2, 3] = 8 + 2 * int(master.name.split("_")[1])  # bit 3 and up: other flags
             mask[...] = value
+            f["/entry/instrument/detector"].attrs["test_vector"] = np.array([1.0, 0.0, -1.0])  # not only strings
+            f["/entry/instrument/detector/detectorSpecific"].attrs.create("test_count", 7, dtype=np.int16)
     return rp
+
+
+def _edit_templates(directory: Path, change) -> None:
+    for master in sorted(directory.glob("ilv_[0-9]*_master.h5")):
+        with h5py.File(master, "r+") as f:
+            change(f)
 
 
 def _first_wedge_master(rp: Path, sweep: str) -> Path:
@@ -66,6 +74,107 @@ def test_both_mask_names_link_to_the_first_wedge_master(tmp_path, layout):
             assert sorted(f["/entry/instrument/detector/detectorSpecific"]) == sorted(
                 t["/entry/instrument/detector/detectorSpecific"])
         assert stale_cached_groups(m.master) == []
+
+
+def _attributes(obj) -> dict:
+    out = {}
+    for k in obj.attrs:
+        tid = obj.attrs.get_id(k).get_type()
+        kind = (tid.get_class(), tid.get_size(), tid.get_cset(), tid.get_strpad()) if isinstance(
+            tid, h5py.h5t.TypeStringID) else (tid.get_class(), tid.get_size())
+        out[k] = (kind, np.asarray(obj.attrs[k]).tolist())
+    return out
+
+
+def test_copied_groups_keep_every_attribute_with_its_stored_type(tmp_path):
+    rp = _collection(tmp_path, 4)
+    res = repackage_record(rp, "after")
+    template = _first_wedge_master(rp, "A")
+    with h5py.File(res.masters[0].master, "r") as f, h5py.File(template, "r") as t:
+        for path in ("/entry/instrument", "/entry/instrument/detector", "/entry/instrument/detector/detectorSpecific",
+                     "/entry/instrument/detector/x_pixel_size"):
+            assert _attributes(f[path]) == _attributes(t[path]), path
+        assert _attributes(f["/entry/instrument/detector"])["test_vector"][1] == [1.0, 0.0, -1.0]
+        assert f["/entry/instrument/detector/detectorSpecific"].attrs["test_count"] == 7
+        assert f["/entry/instrument/detector/x_pixel_size"][()] == t["/entry/instrument/detector/x_pixel_size"][()]
+
+
+def test_links_in_the_template_stay_links(tmp_path):
+    rp = _collection(tmp_path, 4)
+    with h5py.File(tmp_path / "calibration.h5", "w") as c:
+        c["gain"] = np.ones(3)
+
+    def add_links(f):
+        f["/entry/instrument/detector/nimages_alias"] = h5py.SoftLink("/entry/instrument/detector/detectorSpecific/nimages")
+        f["/entry/instrument/detector/gain"] = h5py.ExternalLink("calibration.h5", "/gain")
+
+    _edit_templates(tmp_path, add_links)
+    res = repackage_record(rp, "after", output_subdir="processing")
+    with h5py.File(res.masters[0].master, "r") as f:
+        soft = f.get("/entry/instrument/detector/nimages_alias", getlink=True)
+        assert isinstance(soft, h5py.SoftLink) and soft.path == "/entry/instrument/detector/detectorSpecific/nimages"
+        assert int(f["/entry/instrument/detector/nimages_alias"][()]) == 8  # the sweep's, through the soft link
+        ext = f.get("/entry/instrument/detector/gain", getlink=True)
+        assert isinstance(ext, h5py.ExternalLink) and (ext.filename, ext.path) == ("../calibration.h5", "/gain")
+        np.testing.assert_array_equal(f["/entry/instrument/detector/gain"][()], np.ones(3))
+
+
+def test_a_template_without_the_nxmx_alias_still_links_its_mask(tmp_path):
+    rp = _collection(tmp_path, 4)
+    _edit_templates(tmp_path, lambda f: f["/entry/instrument/detector"].pop("pixel_mask"))
+    res = repackage_record(rp, "after")
+    with h5py.File(res.masters[0].master, "r") as f:
+        assert isinstance(f.get(MASK_PATH, getlink=True), h5py.ExternalLink)
+        assert "pixel_mask" not in f["/entry/instrument/detector"]
+    assert stale_cached_groups(res.masters[0].master) == []
+
+
+def test_a_template_without_a_mask_gives_a_master_without_one(tmp_path):
+    rp = _collection(tmp_path, 4)
+
+    def drop(f):
+        del f["/entry/instrument/detector/pixel_mask"]
+        del f[MASK_PATH]
+
+    _edit_templates(tmp_path, drop)
+    res = repackage_record(rp, "after")
+    with h5py.File(res.masters[0].master, "r") as f:
+        assert f.get(MASK_PATH, getlink=True) is None and "pixel_mask" not in f["/entry/instrument/detector"]
+        assert "x_pixel_size" in f["/entry/instrument/detector"] and "beam" in f["/entry/instrument"]
+
+
+def test_a_template_whose_mask_is_a_link_keeps_that_link(tmp_path):
+    rp = _collection(tmp_path, 4)
+    with h5py.File(tmp_path / "mask.h5", "w") as m:
+        m["mask"] = GAPPED.pixel_mask()
+
+    def relink(f):
+        del f["/entry/instrument/detector/pixel_mask"]
+        del f[MASK_PATH]
+        f[MASK_PATH] = h5py.ExternalLink("mask.h5", "/mask")
+
+    _edit_templates(tmp_path, relink)
+    res = repackage_record(rp, "after")
+    with h5py.File(res.masters[0].master, "r") as f:
+        link = f.get(MASK_PATH, getlink=True)
+        assert isinstance(link, h5py.ExternalLink) and (link.filename, link.path) == ("mask.h5", "/mask")
+        assert int(f[MASK_PATH][7, 0]) == 1
+
+
+def test_mask_problems_are_found_under_either_name(tmp_path):
+    path = tmp_path / "x_master.h5"
+    with h5py.File(path, "w") as f:
+        f[MASK_PATH] = h5py.ExternalLink("gone_master.h5", MASK_PATH)
+        problem = pixel_mask.mask_problem(f, GAPPED.shape)
+        assert problem == (f"{MASK_PATH} (a link to gone_master.h5) cannot be read: keep the detector masters next "
+                           "to the data files")
+        del f[MASK_PATH]
+        f[NXMX_MASK_PATH] = np.zeros((3, 3), np.uint32)  # only the NXmx name, and of another shape
+        assert pixel_mask.mask_problem(f, GAPPED.shape) == (
+            f"{NXMX_MASK_PATH} is not an integer mask of the frame's shape (16, 24) (it is uint32 (3, 3))")
+        del f[NXMX_MASK_PATH]
+        f.create_group(MASK_PATH)
+        assert pixel_mask.mask_problem(f, GAPPED.shape).endswith("(it is a group)")
 
 
 def test_nxmx_reads_the_linked_mask(tmp_path):

@@ -83,10 +83,9 @@ def copy_instrument_linking_mask(src_entry: h5py.Group, entry: h5py.Group, templ
     made relative to the sweep master's directory afterwards, with the template's other links).
     False, with nothing written, when the template has no mask dataset at ``MASK_PATH``."""
     file = src_entry.file
-    specific = file.get(MASK_PATH.rsplit("/", 1)[0])
-    if not isinstance(specific, h5py.Group) or not isinstance(file.get(MASK_PATH), h5py.Dataset):
+    if not isinstance(file.get(MASK_PATH), h5py.Dataset):
         return False
-    mask = _address(specific, "pixel_mask")
+    mask = _address(file[MASK_PATH.rsplit("/", 1)[0]], "pixel_mask")
     if mask is None:  # the template links its mask elsewhere: that link is copied as it is
         return False
 
@@ -96,10 +95,7 @@ def copy_instrument_linking_mask(src_entry: h5py.Group, entry: h5py.Group, templ
     def detector(src: h5py.Group, parent: h5py.Group) -> None:
         _group_linking_mask(src, parent, "detector", mask, template_name, {"detectorSpecific": detector_specific})
 
-    src = src_entry["instrument"]
-    instrument = entry.create_group("instrument")
-    _copy_attributes(src, instrument)
-    _copy_members(src, instrument, mask, {"detector": detector})
+    _group_linking_mask(src_entry["instrument"], entry, "instrument", mask, template_name, {"detector": detector})
     return True
 
 
@@ -116,7 +112,7 @@ def mask_problem(f: h5py.File, frame_shape: tuple[int, int]) -> str | None:
             ds = f[path]
         except (KeyError, OSError):
             return f"{where} cannot be read: keep the detector masters next to the data files"
-        if not isinstance(ds, h5py.Dataset) or ds.shape != tuple(frame_shape) or ds.dtype.kind not in "ui":
-            shape = getattr(ds, "shape", None)
-            return f"{where} is not an integer mask of the frame's shape {tuple(frame_shape)} (it is {shape})"
+        if not (isinstance(ds, h5py.Dataset) and ds.shape == tuple(frame_shape) and np.issubdtype(ds.dtype, np.integer)):
+            what = f"{ds.dtype} {ds.shape}" if isinstance(ds, h5py.Dataset) else "a group"
+            return f"{where} is not an integer mask of the frame's shape {tuple(frame_shape)} (it is {what})"
     return None
