@@ -129,6 +129,17 @@ def test_a_template_without_the_nxmx_alias_still_links_its_mask(tmp_path):
     assert stale_cached_groups(res.masters[0].master) == []
 
 
+def test_a_name_for_the_mask_in_instrument_itself_is_linked_too(tmp_path):
+    rp = _collection(tmp_path, 4)
+    _edit_templates(tmp_path, lambda f: f["/entry/instrument"].__setitem__("mask_alias", f[MASK_PATH]))
+    res = repackage_record(rp, "after")
+    template = _first_wedge_master(rp, "A")
+    with h5py.File(res.masters[0].master, "r") as f:
+        link = f.get("/entry/instrument/mask_alias", getlink=True)
+        assert isinstance(link, h5py.ExternalLink) and (link.filename, link.path) == (template.name, MASK_PATH)
+    assert stale_cached_groups(res.masters[0].master) == []
+
+
 def test_a_template_without_a_mask_gives_a_master_without_one(tmp_path):
     rp = _collection(tmp_path, 4)
 
