@@ -188,6 +188,21 @@ def test_mask_problems_are_found_under_either_name(tmp_path):
         assert pixel_mask.mask_problem(f, GAPPED.shape).endswith("(it is a group)")
 
 
+def test_build_sweep_master_links_by_default(tmp_path):
+    from mxcubecore_interleave.nexus.plan import collection_from_record
+    from mxcubecore_interleave.nexus.sweep_master import build_sweep_master
+
+    rp = _collection(tmp_path, 4)
+    _rec, coll = collection_from_record(rp, "after")
+    sweep = coll.sweeps[0]
+    with h5py.File(tmp_path / "core_master.h5", "w", driver="core", backing_store=False) as f:
+        build_sweep_master(f, sweep, coll, "L", tmp_path, "{}", None, "2026-12-02T00:00:00")
+        assert isinstance(f.get(MASK_PATH, getlink=True), h5py.ExternalLink)
+    with h5py.File(tmp_path / "core_master2.h5", "w", driver="core", backing_store=False) as f:
+        build_sweep_master(f, sweep, coll, "L", tmp_path, "{}", None, "2026-12-02T00:00:00", pixel_mask="copy")
+        assert isinstance(f.get(MASK_PATH, getlink=True), h5py.HardLink)
+
+
 def test_nxmx_reads_the_linked_mask(tmp_path):
     rp = _collection(tmp_path, 4)
     res = repackage_record(rp, "after")
