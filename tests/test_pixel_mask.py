@@ -216,12 +216,13 @@ def test_the_stale_cache_check_catches_a_mask_linked_after_the_group_was_filled(
     """The order pixel_mask.py avoids: fill detectorSpecific, then link the mask. HDF5 then keeps
     the filled symbol table cached in the parent, which Neggia reads first."""
     def late(src, parent, name, mask, template_name, special):
+        members = pixel_mask._members(src)
         dst = parent.create_group(name)
         pixel_mask._copy_attributes(src, dst)
-        pixel_mask._copy_members(src, dst, mask, special)
-        for member in src:
-            if pixel_mask._address(src, member) == mask:
-                dst[member] = h5py.ExternalLink(template_name, MASK_PATH)
+        pixel_mask._copy_members(src, dst, members, mask, special)
+        for bname, _kind, address in members:
+            if address == mask:
+                dst[bname.decode()] = h5py.ExternalLink(template_name, MASK_PATH)
         return dst
 
     monkeypatch.setattr(pixel_mask, "_group_linking_mask", late)

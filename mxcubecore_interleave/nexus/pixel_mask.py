@@ -53,26 +53,42 @@ def _address(group: h5py.Group, name: str) -> int | None:
     return h5py.h5o.get_info(group.id, name.encode()).addr
 
 
-def _copy_members(src: h5py.Group, dst: h5py.Group, mask: int, special: dict[str, callable]) -> None:
-    for name in src:
-        link = src.get(name, getlink=True)
-        if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
-            dst[name] = link
+Member = tuple[bytes, int, "int | None"]  # name, link type, address of the object a hard link names
+
+
+def _members(group: h5py.Group) -> list[Member]:
+    """Every member of a group, asked low-level (a detector group has ~30, each copied on its own)."""
+    gid = group.id
+    out: list[Member] = []
+    for bname in gid:
+        kind = gid.links.get_info(bname).type
+        out.append((bname, kind, h5py.h5o.get_info(gid, bname).addr if kind == h5py.h5l.TYPE_HARD else None))
+    return out
+
+
+def _copy_members(src: h5py.Group, dst: h5py.Group, members: list[Member], mask: int,
+                  special: dict[str, callable]) -> None:
+    """Soft and external links as links, the mask not at all, the rest with ``H5Ocopy``."""
+    for bname, kind, address in members:
+        name = bname.decode()
+        if kind != h5py.h5l.TYPE_HARD:
+            dst[name] = src.get(name, getlink=True)
         elif name in special:
             special[name](src[name], dst)
-        elif _address(src, name) != mask:
-            src.file.copy(src[name], dst, name=name)
+        elif address != mask:
+            h5py.h5o.copy(src.id, bname, dst.id, bname)
 
 
 def _group_linking_mask(src: h5py.Group, parent: h5py.Group, name: str, mask: int, template_name: str,
                         special: dict[str, callable]) -> h5py.Group:
     """``src`` copied as ``parent/name``, each of its names for the mask an external link, made first."""
+    members = _members(src)
     dst = parent.create_group(name)
-    for member in src:
-        if _address(src, member) == mask:
-            dst[member] = h5py.ExternalLink(template_name, MASK_PATH)
+    for bname, _kind, address in members:
+        if address == mask:
+            dst.id.links.create_external(bname, template_name.encode(), MASK_PATH.encode())
     _copy_attributes(src, dst)
-    _copy_members(src, dst, mask, special)
+    _copy_members(src, dst, members, mask, special)
     return dst
 
 
