@@ -107,6 +107,7 @@ def test_links_in_the_template_stay_links(tmp_path):
     def add_links(f):
         f["/entry/instrument/detector/nimages_alias"] = h5py.SoftLink("/entry/instrument/detector/detectorSpecific/nimages")
         f["/entry/instrument/detector/gain"] = h5py.ExternalLink("calibration.h5", "/gain")
+        f["/entry/instrument/detector/mask_soft"] = h5py.SoftLink(MASK_PATH)  # a soft link stays one, even to the mask
 
     _edit_templates(tmp_path, add_links)
     res = repackage_record(rp, "after", output_subdir="processing")
@@ -117,6 +118,8 @@ def test_links_in_the_template_stay_links(tmp_path):
         ext = f.get("/entry/instrument/detector/gain", getlink=True)
         assert isinstance(ext, h5py.ExternalLink) and (ext.filename, ext.path) == ("../calibration.h5", "/gain")
         np.testing.assert_array_equal(f["/entry/instrument/detector/gain"][()], np.ones(3))
+        assert f.get("/entry/instrument/detector/mask_soft", getlink=True).path == MASK_PATH
+        assert int(f["/entry/instrument/detector/mask_soft"][7, 0]) == 1
 
 
 def test_a_template_without_the_nxmx_alias_still_links_its_mask(tmp_path):
