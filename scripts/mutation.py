@@ -50,7 +50,7 @@ def _config(module: str, tests: list[str]) -> str:
         return "[" + ", ".join(json.dumps(x) for x in xs) + "]"
 
     return (f"[tool.mutmut]\nsource_paths = {lst([PACKAGE])}\nonly_mutate = {lst([f'{PACKAGE}/{module}'])}\n"
-            f"also_copy = {lst(['tests'])}\npytest_add_cli_args_test_selection = {lst(tests)}\n"
+            f"also_copy = {lst(['tests', f'{PACKAGE}/configuration'])}\npytest_add_cli_args_test_selection = {lst(tests)}\n"
             f"pytest_add_cli_args = {lst(['-q', '-p', 'no:cacheprovider', '-p', 'no:randomly'])}\n")
 
 

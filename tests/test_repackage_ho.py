@@ -23,6 +23,7 @@ def test_role_is_loaded_and_configured(beamline):
     ho = beamline.get_object_by_role("master_file_repackager")
     assert type(ho).__name__ == "MasterFileRepackager"
     assert (ho.layout, ho.write_before, ho.output_subdir, ho.template_master) == ("auto", True, "", None)
+    assert ho.pixel_mask == "link"
 
 
 def test_before_then_after(beamline, tmp_path):
@@ -74,26 +75,37 @@ def test_write_before_off_and_refusal(beamline, tmp_path):
         ho.write_sweep_masters(rp, "during")
 
 
-def test_loads_from_xml(beamline, tmp_path):
-    """XML configuration: class="…hardware_objects.MasterFileRepackager" (module name == class name)."""
+def _load_xml(directory, name: str, elements: str):
+    """The repackager as a beamline's XML file declares it, loaded by mxcubecore's repository."""
     from mxcubecore import HardwareRepository as HWR
 
-    (tmp_path / "repackager_xml.xml").write_text(
-        '<object class="mxcubecore_interleave.hardware_objects.MasterFileRepackager">\n'
-        "  <output_subdir>processing</output_subdir>\n  <layout>V</layout>\n"
-        "  <write_before>False</write_before>\n</object>\n")
+    (directory / f"{name}.xml").write_text(
+        f'<object class="mxcubecore_interleave.hardware_objects.MasterFileRepackager">\n{elements}</object>\n')
     repo = HWR.get_hardware_repository()
-    repo.server_address.append(str(tmp_path))
+    repo.server_address.append(str(directory))
     try:
-        ho = repo.get_hardware_object("/repackager_xml")
+        return repo.get_hardware_object(f"/{name}")
     finally:
-        repo.server_address.remove(str(tmp_path))
+        repo.server_address.remove(str(directory))
+
+
+def test_loads_from_xml(beamline, tmp_path):
+    """XML configuration: class="…hardware_objects.MasterFileRepackager" (module name == class name)."""
+    ho = _load_xml(tmp_path, "repackager_xml", "  <output_subdir>processing</output_subdir>\n  <layout>V</layout>\n"
+                   "  <pixel_mask>copy</pixel_mask>\n  <write_before>False</write_before>\n")
     assert type(ho).__name__ == "MasterFileRepackager"
     assert (ho.output_subdir, ho.layout, ho.write_before) == ("processing", "V", False)
     rp = interleaved_record(tmp_path / "x", TWO_SWEEPS, images_per_file=4)
     (a, _b) = ho.write_sweep_masters(rp, "after")
     assert a == tmp_path / "x" / "processing" / "ilv_A_master.h5"
     assert AcquisitionRecord.load(rp).sweep("A").layout == "V"
+    with h5py.File(a, "r") as f:  # pixel_mask: copy, a self-contained master
+        assert isinstance(f.get("/entry/instrument/detector/detectorSpecific/pixel_mask", getlink=True), h5py.HardLink)
+
+
+def test_an_unknown_pixel_mask_policy_is_refused_at_load(beamline, tmp_path):
+    ho = _load_xml(tmp_path, "repackager_bad", "  <pixel_mask>links</pixel_mask>\n")
+    assert ho is None  # init() refused it: mxcubecore does not hand out a half-configured object
 
 
 def test_gevent_loop_keeps_running_while_masters_are_written(beamline, tmp_path):

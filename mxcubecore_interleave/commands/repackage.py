@@ -26,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--prefix", help="file-name prefix of the sweep masters (default: common prefix of the series)")
     p.add_argument("--layout", choices=("auto", "L", "V"), default="auto",
                    help="auto: links when every wedge is whole data files, else a virtual dataset")
+    p.add_argument("--pixel-mask", choices=("link", "copy"), default="link",
+                   help="link: the sweep master reads the mask from its first wedge's detector master (keep those); "
+                        "copy: a self-contained master holding the mask (default: link)")
     p.add_argument("--sweep", action="append", default=[], metavar="ID=MASTER[,MASTER…]",
                    help="put these series into sweep ID (repeatable); the rest is grouped automatically")
     p.add_argument("--wavelength-tolerance", type=float, default=1e-4, help="relative (default 1e-4)")
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                           f"step {s.omega_increment:g}°, λ {s.wavelength_A:.5f} Å")
                 return 0
             result = repackage_record(args.record, "after", output_subdir=args.output_subdir, layout=args.layout,
-                                      progress=progress)
+                                      pixel_mask=args.pixel_mask, progress=progress)
         else:
             if not args.inputs:
                 print("error: give directories or masters, or --record", file=sys.stderr)
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             tol = Tolerances(wavelength_rel=args.wavelength_tolerance, angle_deg=args.angle_tolerance)
             groups, result = repackage_series(args.inputs, output=args.output, prefix=args.prefix, layout=args.layout,
                                               explicit=explicit, tolerances=tol, dry_run=args.dry_run,
-                                              progress=progress, on_series=reading)
+                                              pixel_mask=args.pixel_mask, progress=progress, on_series=reading)
             print(describe(groups))
             if result is None:
                 return 0

@@ -18,6 +18,7 @@ YAML (``configuration/master_file_repackager.yaml``)::
     configuration:
       output_subdir: ""        # relative to the record's directory
       layout: auto             # auto | L | V
+      pixel_mask: link         # link (to the first wedge's detector master) | copy
       write_before: true
       template_master: null    # a detector master to copy the header from ("before" only)
       run_in_thread: true      # file work in gevent's thread pool: the gevent loop keeps running
@@ -41,6 +42,7 @@ from pydantic import Field
 
 from mxcubecore_interleave.errors import InterleaveError, RepackageError
 from mxcubecore_interleave.nexus import RepackageResult, repackage_record
+from mxcubecore_interleave.nexus.pixel_mask import MASK_POLICIES
 from mxcubecore_interleave.paths import check_subdir
 from mxcubecore_interleave.record import AcquisitionRecord
 
@@ -72,6 +74,7 @@ class MasterFileRepackager(HardwareObject):
     class HOConfig(ConfiguredObject.HOConfig):
         output_subdir: str = ""
         layout: Literal["auto", "L", "V"] = "auto"
+        pixel_mask: Literal["link", "copy"] = "link"
         write_before: bool = True
         template_master: str | None = Field(None, description="a detector master whose header 'before' copies")
         run_in_thread: bool = True
@@ -80,6 +83,7 @@ class MasterFileRepackager(HardwareObject):
         super().__init__(name)
         self.output_subdir = ""
         self.layout = "auto"
+        self.pixel_mask = "link"
         self.write_before = True
         self.template_master: Path | None = None
         self.run_in_thread = True
@@ -92,6 +96,10 @@ class MasterFileRepackager(HardwareObject):
         if layout not in LAYOUTS:
             raise ValueError(f"master_file_repackager: layout {layout!r} is not one of {LAYOUTS}")
         self.layout = layout
+        pixel_mask = str(self.get_property("pixel_mask", "link") or "link")
+        if pixel_mask not in MASK_POLICIES:
+            raise ValueError(f"master_file_repackager: pixel_mask {pixel_mask!r} is not one of {MASK_POLICIES}")
+        self.pixel_mask = pixel_mask
         self.write_before = _bool(self.get_property("write_before", True))
         tpl = self.get_property("template_master", None)
         self.template_master = Path(tpl) if tpl not in (None, "", "None") else None
@@ -151,12 +159,12 @@ class MasterFileRepackager(HardwareObject):
         if geometry is None:
             return repackage_record(record_path, stage, output_subdir=self.output_subdir,  # type: ignore[arg-type]
                                     layout=self.layout, template=self.template_master,  # type: ignore[arg-type]
-                                    images_per_file=images_per_file)
+                                    images_per_file=images_per_file, pixel_mask=self.pixel_mask)  # type: ignore[arg-type]
         with tempfile.TemporaryDirectory(prefix=".sweep-template-") as tmp:
             template = self._probe_templates(record_path, Path(tmp), geometry)
             return repackage_record(record_path, stage, output_subdir=self.output_subdir,  # type: ignore[arg-type]
                                     layout=self.layout, template=template,  # type: ignore[arg-type]
-                                    images_per_file=images_per_file)
+                                    images_per_file=images_per_file, pixel_mask=self.pixel_mask)  # type: ignore[arg-type]
 
     @staticmethod
     def _probe_templates(record_path: Path, tmp: Path, geometry) -> dict[str, Path]:

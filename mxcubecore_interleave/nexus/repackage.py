@@ -26,6 +26,7 @@ from ..record import AcquisitionRecord, DataFileRecord
 from .datafiles import one_open_per_file
 from .digest import semantic_digest
 from .model import Collection, Sweep
+from .pixel_mask import MaskPolicy, check_mask_policy
 from .plan import Stage, collection_from_record
 from .sweep_master import build_sweep_master, record_json_for_masters, rel, sweep_master_name
 from .validate import LayoutPolicy, choose_layout, nxmx_available, validate_inputs, validate_master
@@ -98,11 +99,11 @@ def plan_targets(collection: Collection, out_dir: Path, policy: LayoutPolicy) ->
 
 def _stage_one(batch: StagedFiles, sweep: Sweep, target: Path, layout: str, collection: Collection,
                record_json: str, record_path: Path | None, created: str, read_frames: bool,
-               writeback: "_Writeback | None" = None) -> str:
+               writeback: "_Writeback | None" = None, pixel_mask: MaskPolicy = "link") -> str:
     """Write and validate one sweep master under a temporary name; "unchanged" drops it again."""
     tmp = batch.stage(target)
     write_file_bytes(tmp, _master_image(tmp, sweep, collection, layout, target.parent, record_json, record_path,
-                                        created), writeback)
+                                        created, pixel_mask), writeback)
     validate_master(tmp, sweep, read_frames=read_frames, target=target)
     if target.exists():
         if semantic_digest(tmp) == semantic_digest(target):
@@ -114,11 +115,12 @@ def _stage_one(batch: StagedFiles, sweep: Sweep, target: Path, layout: str, coll
 
 
 def _master_image(name: Path, sweep: Sweep, collection: Collection, layout: str, master_dir: Path,
-                  record_json: str, record_path: Path | None, created: str) -> bytes:
+                  record_json: str, record_path: Path | None, created: str, pixel_mask: MaskPolicy = "link") -> bytes:
     """The master built in memory (h5py's ``core`` driver, nothing on disk): a full disk or a
     failing write can then only fail a plain ``write()``, never HDF5's close (which segfaulted)."""
     with h5py.File(name, "w", driver="core", backing_store=False) as f:
-        build_sweep_master(f, sweep, collection, layout, master_dir, record_json, record_path, created)
+        build_sweep_master(f, sweep, collection, layout, master_dir, record_json, record_path, created,
+                           pixel_mask=pixel_mask)
         f.flush()
         return f.id.get_file_image()
 
@@ -262,16 +264,20 @@ def write_collection(
     *,
     output_subdir: str = "",
     layout: LayoutPolicy = "auto",
+    pixel_mask: MaskPolicy = "link",
     save_record: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> RepackageResult:
+    """``pixel_mask``: "link" (the sweep master links its first wedge's detector master's mask)
+    or "copy" (the master holds a copy: self-contained, the mask's size larger)."""
+    check_mask_policy(pixel_mask)
     with one_open_per_file():
         return _write_collection(record_path, rec, collection, output_subdir=output_subdir, layout=layout,
-                                 save_record=save_record, progress=progress)
+                                 pixel_mask=pixel_mask, save_record=save_record, progress=progress)
 
 
 def _write_collection(record_path: Path, rec: AcquisitionRecord, collection: Collection, *, output_subdir: str,
-                      layout: LayoutPolicy, save_record: bool,
+                      layout: LayoutPolicy, pixel_mask: MaskPolicy, save_record: bool,
                       progress: Callable[[int, int, str], None] | None) -> RepackageResult:
     base = collection.base_dir
     out_dir = inside(base, check_subdir(output_subdir, "output sub-directory")) if output_subdir else base
@@ -299,7 +305,7 @@ def _write_collection(record_path: Path, rec: AcquisitionRecord, collection: Col
                     if progress:
                         progress(i, len(targets), sweep.id)
                     statuses.append(_stage_one(batch, sweep, target, lay, collection, record_json, record_path,
-                                               rec.created, after, writeback))
+                                               rec.created, after, writeback, pixel_mask))
             except BaseException:
                 writeback.wait(quiet=True)  # no thread outlives the run; the first error is the one told
                 raise
@@ -344,15 +350,17 @@ def repackage_record(
     layout: LayoutPolicy = "auto",
     template: Path | None = None,
     images_per_file: int | None = None,
+    pixel_mask: MaskPolicy = "link",
     save_record: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> RepackageResult:
     """The sweep masters of one acquisition record; records each sweep's master and layout in it."""
+    check_mask_policy(pixel_mask)
     record_path = Path(record_path)
     with one_open_per_file():  # read the series, write and validate: every data file opened once
         rec, coll = collection_from_record(record_path, stage, template=template, images_per_file=images_per_file)
         return write_collection(record_path, rec, coll, output_subdir=output_subdir, layout=layout,
-                                save_record=save_record, progress=progress)
+                                pixel_mask=pixel_mask, save_record=save_record, progress=progress)
 
 
 def repackage_series(
@@ -364,6 +372,7 @@ def repackage_series(
     explicit: dict[str, list[Path]] | None = None,
     tolerances=None,
     dry_run: bool = False,
+    pixel_mask: MaskPolicy = "link",
     progress: Callable[[int, int, str], None] | None = None,
     on_series: Callable[[int, int, str], None] | None = None,
 ) -> tuple[list, RepackageResult | None]:
@@ -372,12 +381,15 @@ def repackage_series(
     ``output`` (default: the directory of the first master) receives the masters and the record.
     Returns the grouping and, unless ``dry_run``, the result.
     """
+    check_mask_policy(pixel_mask)
     with one_open_per_file():  # read the series, write and validate: every data file opened once
         return _repackage_series(paths, output=output, prefix=prefix, layout=layout, explicit=explicit,
-                                 tolerances=tolerances, dry_run=dry_run, progress=progress, on_series=on_series)
+                                 tolerances=tolerances, dry_run=dry_run, pixel_mask=pixel_mask, progress=progress,
+                                 on_series=on_series)
 
 
-def _repackage_series(paths, *, output, prefix, layout, explicit, tolerances, dry_run, progress, on_series):
+def _repackage_series(paths, *, output, prefix, layout, explicit, tolerances, dry_run, pixel_mask, progress,
+                      on_series):
     from .discover import common_prefix, find_masters, group_series, record_from_series
     from .series import read_series
 
@@ -406,4 +418,4 @@ def _repackage_series(paths, *, output, prefix, layout, explicit, tolerances, dr
             raise RepackageError(f"{rpath} holds the record of acquisition {old.acquisition_id}; refusing to replace "
                                  "it (use another --prefix or --output)")
     rec_loaded, coll = collection_from_record(rpath, "after", record=rec)
-    return groups, write_collection(rpath, rec_loaded, coll, layout=layout, progress=progress)
+    return groups, write_collection(rpath, rec_loaded, coll, layout=layout, pixel_mask=pixel_mask, progress=progress)

@@ -111,10 +111,12 @@ def _relink(entry: h5py.Group, template: Path, master_dir: Path) -> None:
             entry[name] = h5py.ExternalLink(new, path)
 
 
-def copy_template(template: Path, f: h5py.File, master_dir: Path | None = None) -> int:
+def copy_template(template: Path, f: h5py.File, master_dir: Path | None = None, link_mask: bool = False) -> int:
     """Copy the template's header; returns its frame count (the length of its per-frame axes).
-    External links in it are rewritten relative to ``master_dir`` (the sweep master's directory)."""
+    External links in it are rewritten relative to ``master_dir`` (the sweep master's directory).
+    ``link_mask``: the pixel mask becomes an external link to the template's (``pixel_mask.py``)."""
     from .datafiles import current
+    from .pixel_mask import copy_instrument_linking_mask
 
     run = current()
     kept = run.master(template) if run is not None else None  # read by this run already: no second open
@@ -136,6 +138,8 @@ def copy_template(template: Path, f: h5py.File, master_dir: Path | None = None) 
                 entry.attrs[k] = src["entry"].attrs[k]
         for name in src["entry"]:
             if name in ("data", "acquisition_order", "notes"):
+                continue
+            if name == "instrument" and link_mask and copy_instrument_linking_mask(src["entry"], entry, template.name):
                 continue
             link = src["entry"].get(name, getlink=True)
             if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
@@ -315,12 +319,19 @@ def write_notes(entry: h5py.Group, record_json: str) -> None:
     ascii_dataset(g, "data", record_json)
 
 
+def _template_is_a_wedge_master(sweep: Sweep) -> bool:
+    """The template is one of the sweep's own detector masters, which stay with their data: its
+    pixel mask can be linked. A configured template (masters written before the data) is copied."""
+    own = {os.path.normpath(w.source_master) for w in sweep.wedges if w.source_master}
+    return sweep.template is not None and os.path.normpath(sweep.template) in own
+
+
 def build_sweep_master(f: h5py.File, sweep: Sweep, collection: Collection, layout: str, master_dir: Path,
-                       record_json: str, record_path: Path | None, created: str) -> None:
-    """Fill an empty, open HDF5 file with the sweep master."""
+                       record_json: str, record_path: Path | None, created: str, pixel_mask: str = "link") -> None:
+    """Fill an empty, open HDF5 file with the sweep master (``pixel_mask``: "link" or "copy")."""
     if sweep.template is None:
         raise RepackageError(f"sweep {sweep.id} has no template master")
-    n_template = copy_template(sweep.template, f, master_dir)
+    n_template = copy_template(sweep.template, f, master_dir, link_mask=pixel_mask == "link" and _template_is_a_wedge_master(sweep))
     entry = f["entry"]
     if layout == "L":
         write_nxdata_links(entry, sweep, master_dir)

@@ -609,6 +609,7 @@ def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_n
     sources may be missing, links are not opened and no frame is compared; everything else is
     checked. ``use_nxmx``: also parse the file with nxmx, if installed (§6 output 6).
     """
+    from .pixel_mask import mask_problem
     from .series import first_irregular, omega_spans, omega_steps, omega_tolerance
 
     final = Path(target) if target is not None else path
@@ -636,6 +637,9 @@ def validate_master(path: Path, sweep: Sweep, *, read_frames: bool = True, use_n
                                  f"nimages*ntrigger {nimages}, sweep {nP}")
         if frames.failure:
             raise RepackageError(frames.failure)
+        mask = mask_problem(f, sweep.frame_shape)
+        if mask is not None:
+            raise RepackageError(f"{shown}: {mask}")
         omega_end, _ = _axis(f, "omega_end")
         tol = omega_tolerance(inc, omega, omega_end)
         if abs(float(omega[0]) - sweep.omega_start) > tol:
