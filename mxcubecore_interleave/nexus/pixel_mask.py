@@ -18,15 +18,16 @@ and ``detectorSpecific`` are made empty and given their mask link first, as DECT
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import h5py
 import numpy as np
 
 from ..errors import RepackageError
+from ..h5ascii import stored_attributes
 
 MaskPolicy = Literal["link", "copy"]
-MASK_POLICIES: tuple[str, ...] = ("link", "copy")
+MASK_POLICIES: tuple[str, ...] = get_args(MaskPolicy)
 MASK_PATH = "/entry/instrument/detector/detectorSpecific/pixel_mask"
 NXMX_MASK_PATH = "/entry/instrument/detector/pixel_mask"
 
@@ -38,12 +39,8 @@ def check_mask_policy(policy: str) -> None:
 
 def _copy_attributes(src: h5py.HLObject, dst: h5py.HLObject) -> None:
     """Every attribute with its stored type (NeXus strings stay fixed-length ASCII)."""
-    for i in range(h5py.h5a.get_num_attrs(src.id)):
-        aid = h5py.h5a.open(src.id, index=i)
-        tid = aid.get_type()
-        buf = np.empty(aid.shape, dtype=aid.dtype)
-        aid.read(buf, mtype=tid)
-        h5py.h5a.create(dst.id, aid.get_name(), tid, aid.get_space()).write(buf, mtype=tid)
+    for name, tid, space, value in stored_attributes(src.id):
+        h5py.h5a.create(dst.id, name, tid, space).write(value, mtype=tid)
 
 
 def _address(group: h5py.Group, name: str) -> int | None:

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from ..errors import RepackageError
-from ..h5ascii import ascii_attr, ascii_dataset, nx_group, read_str
+from ..h5ascii import StoredAttribute, ascii_attr, ascii_dataset, nx_group, read_str, stored_attributes
 from .model import Collection, Segment, Sweep
 
 HC_KEV_A = 12.398419843320026
@@ -65,16 +65,11 @@ def _replace(group: h5py.Group, name: str, data, dtype=None, old: h5py.h5d.Datas
     several attributes, and h5py's create_dataset costs several times the HDF5 calls). ``old``:
     the dataset already opened by the caller (closed here), not opened a second time."""
     gid, bname = group.id, name.encode()
-    saved: list[tuple[bytes, h5py.h5t.TypeID, h5py.h5s.SpaceID, np.ndarray]] = []
+    saved: list[StoredAttribute] = []
     if old is not None or bname in gid:
         old = old if old is not None else h5py.h5d.open(gid, bname)
         dtype = dtype or old.dtype
-        for i in range(h5py.h5a.get_num_attrs(old)):
-            aid = h5py.h5a.open(old, index=i)
-            tid = aid.get_type()
-            buf = np.empty(aid.shape, dtype=aid.dtype)
-            aid.read(buf, mtype=tid)
-            saved.append((aid.get_name(), tid, aid.get_space(), buf))
+        saved = stored_attributes(old)
         old.close()
         gid.unlink(bname)
     arr = np.array(data, dtype=dtype, order="C")  # not ascontiguousarray: that makes a scalar 1-D
