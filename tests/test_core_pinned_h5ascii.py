@@ -6,7 +6,13 @@ import h5py
 import numpy as np
 import pytest
 
-from mxcubecore_interleave.h5ascii import ascii_attr, ascii_dataset, nx_group, read_str, stored_attributes
+from mxcubecore_interleave.h5ascii import (
+    ascii_attr,
+    ascii_dataset,
+    nx_group,
+    read_str,
+    stored_attributes,
+)
 
 
 @pytest.fixture
