@@ -130,34 +130,44 @@ def make_collection(directory: Path, n_sweeps: int, frames_per_sweep: int, n_wed
     return path
 
 
+def _seed(directory: Path, s: int, wedge: int, geometry: DetectorGeometry) -> tuple:
+    """Sweep ``s``'s one series, as bytes: the copies' source (see ``make_copied_collection``)."""
+    series = f"bench_9{s}999"  # the length of bench_00001 .. bench_10000
+    spec = SeriesSpec(directory=directory, series=series, n_images=wedge, images_per_file=wedge,
+                      omega_start=0.0, omega_increment=0.1, wavelength_A=WAVELENGTHS[s], exposure_time=0.01,
+                      detector=geometry)
+    w = SeriesWriter(spec)
+    _write_frames(w, wedge, np.random.default_rng(1).poisson(3.0, geometry.shape).astype(geometry.dtype), None)
+    res = w.close()
+    master, (data,) = series_files(series, wedge, wedge)
+    with h5py.File(directory / master, "r") as f:
+        offsets = [f[p].id.get_offset() for p in ("/entry/sample/transformations/omega",
+                                                  "/entry/sample/transformations/omega_end",
+                                                  "/entry/sample/goniometer/omega",
+                                                  "/entry/sample/goniometer/omega_end") if p in f]
+        assert all(o is not None for o in offsets) and f["/entry/sample/transformations/omega"].dtype == np.float64
+    raw = (directory / master).read_bytes()
+    assert raw.count(data.encode()) == 1, "the data file's name must occur once in the master"
+    seed = (raw, (directory / data).read_bytes(), data.encode(), offsets, res)
+    (directory / master).unlink()
+    (directory / data).unlink()
+    return seed
+
+
 def make_copied_collection(directory: Path, n_sweeps: int, n_wedges: int, wedge: int, geometry: DetectorGeometry) -> Path:
     """The same interleaved collection as ``make_collection`` with one data file per wedge, made
     quickly for the scaling table (10 000 wedges are 20 000 files): one series per sweep is written
     by the simulated detector, every other wedge is a copy of its sweep's bytes with the per-wedge
     values patched in place (omega and omega_end at their stored offsets, the data file's name in
-    the link: series names of equal length). Asserted on the first copy by reading it back."""
+    the link: series names of equal length). Asserted on the first copy by reading it back. The seeds
+    are written in HDF5's version-0 format, not the filewriter's (``eiger.series.LIBVER``): a version-2
+    object header is checksummed, so a patched name would no longer read."""
     directory.mkdir(parents=True, exist_ok=True)
-    seeds = []
-    for s in range(n_sweeps):
-        series = f"bench_9{s}999"  # the length of bench_00001 .. bench_10000
-        spec = SeriesSpec(directory=directory, series=series, n_images=wedge, images_per_file=wedge,
-                          omega_start=0.0, omega_increment=0.1, wavelength_A=WAVELENGTHS[s], exposure_time=0.01,
-                          detector=geometry)
-        w = SeriesWriter(spec)
-        _write_frames(w, wedge, np.random.default_rng(1).poisson(3.0, geometry.shape).astype(geometry.dtype), None)
-        res = w.close()
-        master, (data,) = series_files(series, wedge, wedge)
-        with h5py.File(directory / master, "r") as f:
-            offsets = [f[p].id.get_offset() for p in ("/entry/sample/transformations/omega",
-                                                      "/entry/sample/transformations/omega_end",
-                                                      "/entry/sample/goniometer/omega",
-                                                      "/entry/sample/goniometer/omega_end") if p in f]
-            assert all(o is not None for o in offsets) and f["/entry/sample/transformations/omega"].dtype == np.float64
-        raw = (directory / master).read_bytes()
-        assert raw.count(data.encode()) == 1, "the data file's name must occur once in the master"
-        seeds.append((raw, (directory / data).read_bytes(), data.encode(), offsets, res))
-        (directory / master).unlink()
-        (directory / data).unlink()
+    libver, eiger_series.LIBVER = eiger_series.LIBVER, ("earliest", "v108")  # v0 metadata: no checksums to patch
+    try:
+        seeds = [_seed(directory, s, wedge, geometry) for s in range(n_sweeps)]
+    finally:
+        eiger_series.LIBVER = libver
     rec_wedges = []
     g = order = 0
     for k in range(n_wedges // n_sweeps):

@@ -9,7 +9,7 @@ cached table is neither the group's own live table nor empty: each is a place wh
 read an old object (or freed bytes) instead of the current one.
 
 Written from the HDF5 file-format specification (version 0 superblock, symbol table entries,
-version 1 B-trees of group nodes, symbol table nodes, local heaps, version 1 object headers).
+version 1 B-trees of group nodes, symbol table nodes, local heaps, version 1 and 2 object headers).
 """
 
 from __future__ import annotations
@@ -48,8 +48,19 @@ class _File:
 
     def live_stab(self, header: int) -> tuple[int, int] | None:
         """(B-tree, heap) of the group's symbol-table message, None for a link-message group."""
+        for kind, p in self.messages(header):
+            if kind == _STAB_MESSAGE:
+                return self.u("QQ", p)
+        return None
+
+    def messages(self, header: int):
+        """(type, data offset) of every message of an object header, version 1 or 2 (an object
+        H5Ocopy'd from a file in the DECTRIS filewriter's format keeps its version-2 header)."""
+        if self.buf[header:header + 4] == b"OHDR":
+            yield from self._messages_v2(header)
+            return
         if self.buf[header] != 1:
-            raise ValueError(f"object header at {header:#x} is not version 1")
+            raise ValueError(f"object header at {header:#x} is neither version 1 nor 2")
         n_messages, size = self.u("H", header + 2)[0], self.u("I", header + 8)[0]
         blocks, seen = [(header + 16, size)], 0
         while blocks and seen < n_messages:
@@ -58,12 +69,33 @@ class _File:
             while p < start + size and seen < n_messages:
                 kind, length = self.u("HH", p)
                 seen += 1
-                if kind == _STAB_MESSAGE:
-                    return self.u("QQ", p + 8)
                 if kind == _CONTINUATION:
                     blocks.append(self.u("QQ", p + 8))
+                yield kind, p + 8
                 p += 8 + length
-        return None
+
+    def _messages_v2(self, header: int):
+        version, flags = self.buf[header + 4], self.buf[header + 5]
+        if version != 2:
+            raise ValueError(f"object header at {header:#x}: OHDR version {version}")
+        p = header + 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+        width = 1 << (flags & 3)
+        size = int.from_bytes(self.buf[p:p + width], "little")
+        # (first, end) of each chunk's messages: chunk 0's size leaves out its checksum; a
+        # continuation's length counts its OCHK signature and checksum
+        blocks = [(p + width, p + width + size)]
+        while blocks:
+            p, end = blocks.pop(0)
+            while p + 4 <= end:
+                kind, length = self.buf[p], self.u("H", p + 1)[0]
+                p += 4 + (2 if flags & 0x04 else 0)  # creation order tracked: 2 more bytes
+                if kind == _CONTINUATION:
+                    address, length_c = self.u("QQ", p)
+                    if self.buf[address:address + 4] != b"OCHK":
+                        raise ValueError(f"no continuation block at {address:#x}")
+                    blocks.append((address + 4, address + length_c - 4))
+                yield kind, p
+                p += length
 
     def name(self, heap: int, offset: int) -> str:
         if self.buf[heap:heap + 4] != b"HEAP":

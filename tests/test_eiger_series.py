@@ -83,6 +83,29 @@ def test_layout_matches_real_dectris_data_files(tmp_path):
         assert f["/entry"].attrs["NX_class"] == b"NXentry"
         assert f["/entry/data"].attrs["NX_class"] == b"NXdata"
     assert set(real["/entry"]) == set(ours["/entry"]) == {"data"}
+    assert hdf5_format(result.data_files[0]) == hdf5_format(REAL[0])
+
+
+def hdf5_format(path) -> tuple:
+    """(superblock version, object header versions by name, B-tree v1 nodes, symbol-table nodes):
+    what HDF5 format a file was written in, as a reader parsing its bytes meets it."""
+    raw = Path(path).read_bytes()
+    with h5py.File(path, "r") as f:
+        headers = {"/": h5py.h5o.get_info(f.id).hdr.version}
+        f.visit(lambda name: headers.setdefault(name, h5py.h5o.get_info(f[name].id).hdr.version))
+    return raw[8], headers, raw.count(b"TREE"), raw.count(b"SNOD")
+
+
+def test_files_are_written_in_the_filewriters_hdf5_format(tmp_path):
+    """Superblock 2, version-2 (checksummed) object headers, groups of link messages and a
+    version-1 B-tree chunk index: what the DECTRIS filewriter's files hold (compared with a real
+    data file above, where ``../shared/data`` is present), not h5py's default version-0 format."""
+    result = write_series(spec(tmp_path))
+    for path in (result.master, *result.data_files):
+        superblock, headers, _trees, snods = hdf5_format(path)
+        assert superblock == 2 and snods == 0, path.name
+        assert set(headers.values()) == {2}, path.name
+    assert hdf5_format(result.data_files[0])[2] == 1  # the one chunked dataset's index
 
 
 def test_series_readable_by_nxmx_fabio_h5py(tmp_path):

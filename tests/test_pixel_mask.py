@@ -20,7 +20,7 @@ from mxcubecore_interleave.nexus import pixel_mask, repackage_record
 from mxcubecore_interleave.nexus.pixel_mask import MASK_PATH, NXMX_MASK_PATH
 from mxcubecore_interleave.nexus.validate import validate_master
 from mxcubecore_interleave.record import AcquisitionRecord
-from tests.neggia_view import stale_cached_groups
+from tests.neggia_view import _File, stale_cached_groups
 from tests.repackage_helpers import TWO_SWEEPS, interleaved_record
 
 GAPPED = DetectorGeometry(nx=24, ny=16, detector_number="E-TEST", dead_rows=(7,), dead_cols=(11,))
@@ -232,6 +232,22 @@ def test_the_stale_cache_check_catches_a_mask_linked_after_the_group_was_filled(
     rp = _collection(tmp_path, 4)
     res = repackage_record(rp, "after")
     assert stale_cached_groups(res.masters[0].master) == ["/entry/instrument/detector"]
+
+
+def test_the_neggia_view_parses_every_object_header_as_hdf5_does(tmp_path):
+    """A sweep master made from templates in the filewriter's format holds version-1 headers (the
+    groups the writer makes) and version-2 ones (objects copied from the template): the stale-cache
+    check reads both, and finds as many messages in each as HDF5 does."""
+    res = repackage_record(_collection(tmp_path, 4), "after")
+    view, versions = _File(res.masters[0].master), set()
+
+    def compare(name, info):
+        versions.add(info.hdr.version)
+        assert len(list(view.messages(info.addr))) == info.hdr.nmesgs, name
+
+    with h5py.File(res.masters[0].master, "r") as f:
+        h5py.h5o.visit(f.id, compare, info=True)
+    assert versions == {1, 2}
 
 
 def test_a_configured_template_is_copied_with_its_mask(tmp_path):
