@@ -90,9 +90,14 @@ def hdf5_format(path) -> tuple:
     """(superblock version, object header versions by name, B-tree v1 nodes, symbol-table nodes):
     what HDF5 format a file was written in, as a reader parsing its bytes meets it."""
     raw = Path(path).read_bytes()
+    headers: dict[str, int] = {}
+
+    def note(name: bytes, info) -> None:  # a visitor returning anything but None stops the visit
+        headers[name.decode()] = info.hdr.version
+
     with h5py.File(path, "r") as f:
-        headers = {"/": h5py.h5o.get_info(f.id).hdr.version}
-        f.visit(lambda name: headers.setdefault(name, h5py.h5o.get_info(f[name].id).hdr.version))
+        headers["/"] = h5py.h5o.get_info(f.id).hdr.version
+        h5py.h5o.visit(f.id, note, info=True)
     return raw[8], headers, raw.count(b"TREE"), raw.count(b"SNOD")
 
 
